@@ -1,0 +1,121 @@
+"""POST /v1/chat/completions and POST /v1/completions, streaming and not.
+
+Errors before the first token are HTTP errors with a status; once a stream has started, a failure is
+sent as a final SSE error event followed by [DONE].
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api import sse
+from api.errors import engine_error_status, error_body
+from api.schemas import ChatCompletionRequest, CompletionRequest
+from engines.contract import Chunk, Completion, collect
+from engines.errors import EngineError
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    return await _serve(request, body, "chatcmpl", _ChatFormat)
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, request: Request):
+    return await _serve(request, body, "cmpl", _TextFormat)
+
+
+class _ChatFormat:
+    obj, chunk_obj = "chat.completion", "chat.completion.chunk"
+
+    @staticmethod
+    def choice(done: Completion) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": done.text}
+        if done.reasoning:
+            message["reasoning_content"] = done.reasoning
+        return {"index": 0, "message": message, "finish_reason": done.finish_reason, "logprobs": None}
+
+    @staticmethod
+    def delta(chunk: Chunk | None, first: bool = False) -> dict[str, Any]:
+        delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
+        if chunk is not None and chunk.text:
+            delta["content"] = chunk.text
+        if chunk is not None and chunk.reasoning:
+            delta["reasoning_content"] = chunk.reasoning
+        return {"index": 0, "delta": delta, "finish_reason": chunk.finish_reason if chunk else None,
+                "logprobs": None}
+
+
+class _TextFormat:
+    obj, chunk_obj = "text_completion", "text_completion"
+
+    @staticmethod
+    def choice(done: Completion) -> dict[str, Any]:
+        return {"index": 0, "text": done.text, "finish_reason": done.finish_reason, "logprobs": None}
+
+    @staticmethod
+    def delta(chunk: Chunk | None, first: bool = False) -> dict[str, Any]:
+        return {"index": 0, "text": chunk.text if chunk else "",
+                "finish_reason": chunk.finish_reason if chunk else None, "logprobs": None}
+
+
+async def _serve(request: Request, body: ChatCompletionRequest | CompletionRequest, prefix: str, fmt):
+    engine = request.app.state.registry.get(body.model)
+    stream = engine.stream(body.to_generation())
+    head = {"id": f"{prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
+    if not body.stream:
+        try:
+            done = await sse.unless_disconnected(request, collect(stream))
+        finally:
+            await stream.aclose()
+        result = {**head, "object": fmt.obj, "choices": [fmt.choice(done)], "usage": done.usage.as_dict()}
+        if body.include_perf:
+            result["perf"] = done.timings.as_dict()
+        return result
+    try:  # wait for the first chunk so queue/context errors still get a proper HTTP status
+        first = await sse.unless_disconnected(request, anext(stream))
+    except BaseException:
+        await stream.aclose()
+        raise
+    return sse.response(_events(stream, first, head, fmt, body.include_usage, body.include_perf))
+
+
+async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt, include_usage: bool,
+                  include_perf: bool) -> AsyncIterator[bytes]:
+    chunk_head = {**head, "object": fmt.chunk_obj}
+    event: Callable[[dict], bytes] = lambda choice: sse.encode({**chunk_head, "choices": [choice]})  # noqa: E731
+    try:
+        if fmt is _ChatFormat:
+            yield event(fmt.delta(None, first=True))
+        chunk = first
+        while True:
+            if chunk.text or chunk.reasoning or chunk.finish_reason:
+                payload = {**chunk_head, "choices": [fmt.delta(chunk)]}
+                if chunk.finish_reason and include_perf and chunk.timings:
+                    payload["perf"] = chunk.timings.as_dict()
+                yield sse.encode(payload)
+            if chunk.finish_reason:
+                if include_usage and chunk.usage:
+                    yield sse.encode({**chunk_head, "choices": [], "usage": chunk.usage.as_dict()})
+                break
+            chunk = await anext(stream)
+    except EngineError as exc:
+        _, kind = engine_error_status(exc)
+        yield sse.encode(error_body(exc.message, kind, exc.code, exc.param))
+    except StopAsyncIteration:
+        yield sse.encode(error_body("The model stopped without finishing its answer.", "server_error"))
+    except Exception as exc:  # the stream has started: report, never drop the connection silently
+        log.exception("stream failed")
+        yield sse.encode(error_body(f"Generation failed: {exc}", "server_error", "internal_error"))
+    finally:
+        await stream.aclose()
+    yield sse.DONE

@@ -1,0 +1,136 @@
+"""OpenAI wire schemas for requests, and their translation into engine requests.
+
+Unknown fields are ignored (as OpenAI does); known fields are strictly typed, so a wrong type is a
+400 rather than a silent coercion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engines.contract import GenerationRequest
+
+_STRICT = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+
+class TextPart(BaseModel):
+    model_config = _STRICT
+    type: Literal["text"] = Field(description="Only text parts are supported by these models")
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = _STRICT
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text for part in self.content)
+        return self.content or ""
+
+
+class JSONSchemaFormat(BaseModel):
+    model_config = _STRICT
+    name: str = "response"
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = _STRICT
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self):
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format.json_schema is required when type is 'json_schema'")
+        return self
+
+
+class StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool = False
+
+
+class _Sampling(BaseModel):
+    """Fields shared by chat and plain completions."""
+
+    model_config = _STRICT
+    model: str
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = Field(None, description="Only 1 is supported")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    include_perf: bool = Field(False, description="Extension: add queue/TTFT/generation timings")
+    ignore_eos: bool = Field(False, description="Extension (as llama-server): generate until max_tokens")
+
+    @field_validator("n")
+    @classmethod
+    def _only_one(cls, n: int | None) -> int | None:
+        if n is not None and n != 1:
+            raise ValueError("only n=1 is supported")
+        return n
+
+    @field_validator("stop")
+    @classmethod
+    def _few_stops(cls, stop):
+        if isinstance(stop, list) and len(stop) > 16:
+            raise ValueError("at most 16 stop sequences")
+        return stop
+
+    @property
+    def include_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+    def _common(self) -> dict[str, Any]:
+        stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
+        common: dict[str, Any] = {"stop": tuple(stops), "seed": self.seed, "ignore_eos": self.ignore_eos}
+        if self.temperature is not None:
+            common["temperature"] = self.temperature
+        if self.top_p is not None:
+            common["top_p"] = self.top_p
+        return common
+
+
+class ChatCompletionRequest(_Sampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    response_format: ResponseFormat | None = None
+
+    def to_generation(self) -> GenerationRequest:
+        fmt = self.response_format
+        return GenerationRequest(
+            messages=[
+                {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+                for m in self.messages
+            ],
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            json_object=bool(fmt and fmt.type == "json_object"),
+            json_schema=fmt.json_schema.schema_ if fmt and fmt.json_schema and fmt.type == "json_schema" else None,
+            **self._common(),
+        )
+
+
+class CompletionRequest(_Sampling):
+    prompt: str | list[str]
+    max_tokens: int | None = Field(16, ge=1)  # OpenAI's default for legacy completions
+
+    @field_validator("prompt")
+    @classmethod
+    def _single_prompt(cls, prompt):
+        if isinstance(prompt, list):
+            if len(prompt) != 1:
+                raise ValueError("exactly one prompt is supported per request")
+            return prompt[0]
+        return prompt
+
+    def to_generation(self) -> GenerationRequest:
+        return GenerationRequest(prompt=self.prompt, max_tokens=self.max_tokens, **self._common())

@@ -1,0 +1,124 @@
+"""How much does serving through the API cost? Raw llama-cpp-python vs /v1/chat/completions.
+
+Measures, in one run and on the same model, threads and context, alternating the two sides:
+  raw: llama-cpp-python in-process, `create_chat_completion(stream=True)`
+  api: `python app.py` on 127.0.0.1, streaming /v1/chat/completions read with httpx
+and prints median decode tokens/s and time to first token (TTFT), and their ratios.
+
+    python benchmarks/api_vs_raw.py [--model smollm2-135m-instruct] [--runs 7] [--max-tokens 128]
+
+Targets (issue 2): api/raw tokens/s >= 0.97; TTFT overhead <= 15 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import llama_cpp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engines.model_files import resolve_path, spec_for  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+PROMPT = "Run {i}. Write a long, detailed story about a lighthouse keeper and a storm."
+
+
+def measure_raw(llm: llama_cpp.Llama, i: int, max_tokens: int) -> tuple[float, float, int]:
+    started = time.perf_counter()
+    stamps = []
+    for chunk in llm.create_chat_completion(
+        [{"role": "user", "content": PROMPT.format(i=i)}], max_tokens=max_tokens, temperature=0, stream=True
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            stamps.append(time.perf_counter())
+    return stats(started, stamps, len(stamps))
+
+
+def measure_api(client: httpx.Client, url: str, model: str, i: int, max_tokens: int) -> tuple[float, float, int]:
+    body = {"model": model, "messages": [{"role": "user", "content": PROMPT.format(i=i)}], "max_tokens": max_tokens,
+            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
+    stamps, tokens = [], 0
+    started = time.perf_counter()
+    with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            event = json.loads(line[6:])
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+            elif event["choices"] and event["choices"][0]["delta"].get("content"):
+                stamps.append(time.perf_counter())
+    return stats(started, stamps, tokens)
+
+
+def stats(started: float, stamps: list[float], tokens: int) -> tuple[float, float, int]:
+    ttft_ms = (stamps[0] - started) * 1000
+    tokens_per_s = (tokens - 1) / (stamps[-1] - stamps[0])
+    return ttft_ms, tokens_per_s, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    spec = spec_for(args.model)
+    path = resolve_path(spec)
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=spec.n_ctx, n_threads=args.threads,
+                          n_threads_batch=args.threads, n_batch=spec.n_batch, verbose=False)
+
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    server = subprocess.Popen(
+        [sys.executable, "app.py", "--model", args.model, "--port", str(port), "--no-ui", "--max-concurrent", "1",
+         "--threads", str(args.threads), "--log-level", "warning"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(timeout=300) as client:
+            for _ in range(600):
+                try:
+                    if client.get(url + "/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            measure_raw(llm, -1, 16)  # warm-up both sides
+            measure_api(client, url, args.model, -1, 16)
+            raw, api = [], []
+            for i in range(args.runs):  # alternate so drift in machine load hits both sides alike
+                raw.append(measure_raw(llm, i, args.max_tokens))
+                api.append(measure_api(client, url, args.model, i, args.max_tokens))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    def median(rows, k):
+        return statistics.median(r[k] for r in rows)
+
+    raw_ttft, raw_tps = median(raw, 0), median(raw, 1)
+    api_ttft, api_tps = median(api, 0), median(api, 1)
+    print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'':6}{'TTFT ms':>10}{'decode tok/s':>14}")
+    print(f"{'raw':6}{raw_ttft:>10.1f}{raw_tps:>14.1f}")
+    print(f"{'api':6}{api_ttft:>10.1f}{api_tps:>14.1f}")
+    print(f"api/raw tokens/s: {api_tps / raw_tps:.3f}  (target >= 0.97)")
+    print(f"TTFT overhead:    {api_ttft - raw_ttft:+.1f} ms  (target <= 15 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The Chat tab: one model, streamed answers, Stop, Retry, Clear.
+
+Handlers call engines directly (the same contract the REST API uses). Streaming events have a
+non-streaming twin (`/chat`) because gradio_client scripts want one answer per call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import gradio as gr
+
+from engines.contract import GenerationRequest, collect
+from engines.errors import EngineError
+from engines.registry import ModelRegistry
+
+Message = dict[str, Any]
+THINKING_TITLE = "💭 Thinking"
+
+
+def content_text(content: Any) -> str:
+    """Gradio may hand message content back as a string or as a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, list):
+        return "".join(content_text(part) for part in content)
+    return "" if content is None else str(content)
+
+
+def to_messages(history: list[Message], system_prompt: str) -> list[dict[str, str]]:
+    """Chat history as shown -> messages for the model (thinking bubbles are not sent back)."""
+    messages = [{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []
+    for item in history:
+        if (item.get("metadata") or {}).get("title") == THINKING_TITLE:
+            continue
+        text = content_text(item.get("content"))
+        if item.get("role") in ("user", "assistant") and text:
+            messages.append({"role": item["role"], "content": text})
+    return messages
+
+
+def drop_last_answer(history: list[Message]) -> tuple[list[Message], str]:
+    """Removes the last exchange's answer; returns the shortened history and the last user text."""
+    history = list(history)
+    while history and history[-1].get("role") != "user":
+        history.pop()
+    if not history:
+        return [], ""
+    return history[:-1], content_text(history[-1].get("content"))
+
+
+class ChatTab:
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+
+    def _request(self, history, system_prompt, temperature, max_tokens) -> GenerationRequest:
+        return GenerationRequest(
+            messages=to_messages(history, system_prompt or ""),
+            temperature=float(temperature),
+            max_tokens=int(max_tokens),
+        )
+
+    async def stream_reply(self, message: str, history: list[Message], model: str, system_prompt: str,
+                           temperature: float, max_tokens: int) -> AsyncIterator[tuple[list[Message], str]]:
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("Type a message first.")
+        history = [*(history or []), {"role": "user", "content": message}]
+        request = self._request(history, system_prompt, temperature, max_tokens)
+        yield history, ""
+        answer = {"role": "assistant", "content": ""}
+        thought: Message | None = None
+        started = time.perf_counter()
+        try:
+            async for chunk in self.registry.get(model).stream(request):
+                if chunk.reasoning:
+                    if thought is None:
+                        thought = {"role": "assistant", "content": "",
+                                   "metadata": {"title": THINKING_TITLE, "status": "pending"}}
+                    thought["content"] += chunk.reasoning
+                answer["content"] += chunk.text
+                if thought is not None and (chunk.text or chunk.finish_reason):
+                    thought["metadata"] = {"title": THINKING_TITLE, "status": "done",
+                                           "duration": round(time.perf_counter() - started, 1)}
+                shown = [m for m in (thought, answer) if m is not None and (m["content"] or m is answer)]
+                yield [*history, *shown], ""
+        except EngineError as exc:
+            raise gr.Error(exc.message) from None
+
+    async def retry(self, history, model, system_prompt, temperature, max_tokens):
+        history, last_user = drop_last_answer(history or [])
+        if not last_user:
+            raise gr.Error("Nothing to retry yet.")
+        async for update in self.stream_reply(last_user, history, model, system_prompt, temperature, max_tokens):
+            yield update
+
+    async def chat(self, message: str, history: list[Message], model: str, system_prompt: str = "",
+                   temperature: float = 0.7, max_tokens: int = 256) -> str:
+        """One whole answer (for gradio_client). `history` is a list of {role, content} messages."""
+        message = (message or "").strip()
+        if not message:
+            raise gr.Error("message is empty.")
+        history = [*(history or []), {"role": "user", "content": message}]
+        try:
+            done = await collect(self.registry.get(model).stream(
+                self._request(history, system_prompt, temperature, max_tokens)))
+        except EngineError as exc:
+            raise gr.Error(exc.message) from None
+        return done.text
+
+    def build(self, model_ids: list[str], default_model: str) -> None:
+        with gr.Row():
+            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
+            temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
+            max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1)
+        system_prompt = gr.Textbox(label="System prompt", placeholder="You are a helpful assistant.", lines=1)
+        chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot", buttons=["copy", "copy_all"])
+        with gr.Row():
+            text = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6,
+                              elem_id="chat-input", submit_btn=False)
+            send = gr.Button("Send", variant="primary", scale=1, elem_id="send-btn")
+            stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop-btn")
+        with gr.Row():
+            retry = gr.Button("Retry", size="sm")
+            clear = gr.Button("Clear", size="sm")
+
+        settings = [model, system_prompt, temperature, max_tokens]
+        # Generation is bounded by each model's slots and queue, not by Gradio's per-event limit.
+        streaming = dict(outputs=[chatbot, text], concurrency_limit=None)
+        on_send = send.click(self.stream_reply, [text, chatbot, *settings], api_name="send", **streaming)
+        on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
+        on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
+        stop.click(None, cancels=[on_send, on_enter, on_retry], api_visibility="private")
+        clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")
+        gr.api(self.chat, api_name="chat", concurrency_limit=None)

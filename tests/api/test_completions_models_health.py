@@ -1,0 +1,46 @@
+"""/v1/completions on the base model, /v1/models, /health and /health/details."""
+
+from __future__ import annotations
+
+import httpx
+from openai import OpenAI
+
+from tests.conftest import BASE_MODEL, CHAT_MODEL
+
+
+def test_plain_completion_on_the_base_model(server):
+    client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
+    reply = client.completions.create(model=BASE_MODEL, prompt="The capital of France is", max_tokens=8,
+                                      temperature=0)
+    assert reply.object == "text_completion"
+    assert reply.choices[0].text.strip()
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage.completion_tokens <= 8 and reply.usage.prompt_tokens > 3
+    streamed = client.completions.create(model=BASE_MODEL, prompt="The capital of France is", max_tokens=8,
+                                         temperature=0, stream=True)
+    assert "".join(c.choices[0].text for c in streamed) == reply.choices[0].text
+
+
+def test_completion_default_max_tokens_is_16_like_openai(server):
+    client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
+    reply = client.completions.create(model=BASE_MODEL, prompt="Once upon a time", temperature=0)
+    assert reply.usage.completion_tokens <= 16
+
+
+def test_models_list_and_get(server):
+    client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
+    ids = [m.id for m in client.models.list()]
+    assert ids == [CHAT_MODEL, BASE_MODEL]
+    model = client.models.retrieve(CHAT_MODEL)
+    assert model.id == CHAT_MODEL and model.object == "model"
+
+
+def test_health_and_details(server):
+    health = httpx.get(server.url + "/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    details = httpx.get(server.url + "/health/details").json()
+    assert details["instance_id"] and details["version"] and details["uptime_seconds"] >= 0
+    model = details["models"][CHAT_MODEL]
+    for field in ("loaded", "n_ctx", "n_threads", "n_batch", "max_concurrent", "active", "queued"):
+        assert field in model, field
+    assert model["loaded"] is True and model["max_concurrent"] == 2 and model["n_ctx"] == 2048

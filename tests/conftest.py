@@ -1,0 +1,96 @@
+"""Real servers for the tests: `python app.py` in a subprocess on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_MODEL = "smollm2-135m-instruct"
+BASE_MODEL = "gemma3-270m"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def v1(self) -> str:
+        return self.url + "/v1"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> Server:
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *args],
+        cwd=ROOT, stdout=log_path.open("w"), stderr=subprocess.STDOUT,
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})},
+    )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            status = httpx.get(server.url + "/health", timeout=2).status_code
+            if status == 200 or (status == 503 and not wait_ready):
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    stop_server(server)
+    raise RuntimeError(f"server did not become ready:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory) -> Iterator[Server]:
+    """Both embedded models, two slots each, the UI mounted: the default way to run the app."""
+    srv = start_server(tmp_path_factory.mktemp("main"), "--model", CHAT_MODEL, "--model", BASE_MODEL)
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def tight_server(tmp_path_factory) -> Iterator[Server]:
+    """One slot and a one-place queue, so queueing, 429 and slot release are easy to observe."""
+    srv = start_server(tmp_path_factory.mktemp("tight"), "--model", CHAT_MODEL, "--max-concurrent", "1",
+                       "--max-queue", "1", "--queue-timeout", "2", "--no-ui")
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def chat_model_path() -> Path:
+    from engines.catalog import find
+    from engines.model_files import resolve_path
+
+    return resolve_path(find(CHAT_MODEL))

@@ -1,0 +1,84 @@
+"""The Chat tab, driven the two ways people use it: gradio_client scripts and a real browser."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gradio_client import Client
+
+from playground.chat_tab import THINKING_TITLE, drop_last_answer, to_messages
+from tests.conftest import CHAT_MODEL
+
+
+@pytest.fixture(scope="module")
+def gradio(server) -> Client:
+    return Client(server.url + "/", verbose=False)
+
+
+def test_chat_endpoint_answers_for_gradio_client(gradio):
+    reply = gradio.predict("What is 2 plus 2?", [], CHAT_MODEL, "Answer briefly.", 0.2, 32, api_name="/chat")
+    assert isinstance(reply, str) and reply.strip()
+    history = [{"role": "user", "content": "My name is Ada."}, {"role": "assistant", "content": "Hello Ada!"}]
+    assert gradio.predict("What is my name?", history, CHAT_MODEL, "", 0.0, 24, api_name="/chat").strip()
+
+
+def test_streaming_send_event_yields_growing_history(gradio):
+    job = gradio.submit("Tell me about cats.", [], CHAT_MODEL, "", 0.7, 48, api_name="/send")
+    history, textbox = job.result(timeout=120)
+    assert textbox == ""
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    assert len(job.outputs()) > 2  # the answer arrived in several updates
+
+
+def test_bad_input_is_a_clear_error_not_a_crash(gradio):
+    with pytest.raises(Exception, match="message is empty"):
+        gradio.predict("   ", [], CHAT_MODEL, "", 0.7, 16, api_name="/chat")
+    with pytest.raises(Exception, match="does not exist"):
+        gradio.predict("hi", [], "no-such-model", "", 0.7, 16, api_name="/chat")
+    assert gradio.predict("hi", [], CHAT_MODEL, "", 0.7, 8, api_name="/chat")  # still serving
+
+
+def test_history_conversion_skips_thinking_and_empty_messages():
+    history = [
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+        {"role": "assistant", "content": "hmm", "metadata": {"title": THINKING_TITLE}},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "assistant", "content": ""},
+    ]
+    assert to_messages(history, " Be kind. ") == [
+        {"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+    ]
+    assert drop_last_answer(history) == ([], "Hi")
+
+
+def test_browser_chat_streams_text(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/", wait_until="networkidle")
+            page.locator("#chat-input textarea").fill("Write three sentences about the moon.")
+            page.locator("#send-btn").click()
+            bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
+            bot.wait_for(timeout=60_000)
+            lengths = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                lengths.append(len(bot.inner_text()))
+                if len(lengths) > 5 and lengths[-1] == lengths[-5] and lengths[-1] > 0:
+                    break
+                time.sleep(0.05)
+            page.screenshot(path=str(server.log_path.parent / "chat.png"))
+        finally:
+            browser.close()
+    distinct = sorted(set(lengths))
+    assert distinct[-1] > 20, lengths
+    assert len([n for n in distinct if 0 < n < distinct[-1]]) >= 2, lengths  # seen while still growing
