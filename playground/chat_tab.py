@@ -116,7 +116,7 @@ class ChatTab:
         with gr.Row():
             model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
-            max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1)
+            max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1, elem_id="max-tokens")
         system_prompt = gr.Textbox(label="System prompt", placeholder="You are a helpful assistant.", lines=1)
         chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot", buttons=["copy", "copy_all"])
         with gr.Row():

@@ -9,12 +9,14 @@ import gradio as gr
 from engines import catalog
 from engines.registry import ModelRegistry
 
-CATALOG_HEADERS = ["id", "name", "category", "params", "quant", "size (GB)", "context", "slots", "source"]
+CATALOG_HEADERS = ["id", "name", "category", "params", "quant", "size (GB)", "context", "slots", "description",
+                   "source"]
 
 
 def catalog_rows() -> list[list[Any]]:
     return [
-        [s.id, s.name, s.category, s.params, s.quant, s.size_gb, s.n_ctx, s.max_concurrent, s.source]
+        [s.id, s.name, s.category, s.params, s.quant, s.size_gb, s.n_ctx, s.max_concurrent, s.description,
+         s.source]
         for s in catalog.ranked()
     ]
 
@@ -41,4 +43,8 @@ def build(registry: ModelRegistry) -> None:
     gr.Dataframe(catalog_rows(), headers=CATALOG_HEADERS, interactive=False, wrap=True)
     timer = gr.Timer(2.0)
     timer.tick(lambda: live_rows(registry), outputs=live, api_visibility="private", show_progress="hidden")
-    gr.api(lambda: live_rows(registry), api_name="models")
+    def models() -> list[list[Any]]:
+        """One row per hosted model: id, state, active, queued, slots, context, threads."""
+        return live_rows(registry)
+
+    gr.api(models, api_name="models")

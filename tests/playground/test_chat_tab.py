@@ -53,7 +53,8 @@ def test_history_conversion_skips_thinking_and_empty_messages():
     assert drop_last_answer(history) == ([], "Hi")
 
 
-def test_browser_chat_streams_text(server):
+@pytest.fixture(scope="module")
+def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -62,23 +63,61 @@ def test_browser_chat_streams_text(server):
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"],
         )
-        try:
-            page = browser.new_page()
-            page.goto(server.url + "/", wait_until="networkidle")
-            page.locator("#chat-input textarea").fill("Write three sentences about the moon.")
-            page.locator("#send-btn").click()
-            bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
-            bot.wait_for(timeout=60_000)
-            lengths = []
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                lengths.append(len(bot.inner_text()))
-                if len(lengths) > 5 and lengths[-1] == lengths[-5] and lengths[-1] > 0:
-                    break
-                time.sleep(0.05)
-            page.screenshot(path=str(server.log_path.parent / "chat.png"))
-        finally:
-            browser.close()
+        page = browser.new_page()
+        page.goto(server.url + "/", wait_until="networkidle")
+        yield page
+        browser.close()
+
+
+def bot_text_lengths(page, until_stable=True, seconds=60.0) -> list[int]:
+    """Samples the last answer's length every 50 ms until it stops growing."""
+    bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
+    bot.wait_for(timeout=60_000)
+    lengths = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lengths.append(len(bot.inner_text()))
+        if until_stable and len(lengths) > 8 and lengths[-1] == lengths[-8] and lengths[-1] > 0:
+            break
+        time.sleep(0.05)
+    return lengths
+
+
+def send(page, text: str) -> None:
+    page.locator("#chat-input textarea").fill(text)
+    page.locator("#send-btn").click()
+
+
+def test_browser_chat_streams_text(page, server):
+    send(page, "Write three sentences about the moon.")
+    lengths = bot_text_lengths(page)
+    page.screenshot(path=str(server.log_path.parent / "chat.png"))
     distinct = sorted(set(lengths))
     assert distinct[-1] > 20, lengths
     assert len([n for n in distinct if 0 < n < distinct[-1]]) >= 2, lengths  # seen while still growing
+
+
+def test_browser_stop_ends_generation_and_frees_the_slot(page, server):
+    import httpx
+
+    def active() -> int:
+        return httpx.get(server.url + "/health/details").json()["models"][CHAT_MODEL]["active"]
+
+    max_tokens = page.locator("#max-tokens input[type=number]")
+    max_tokens.fill("2048")
+    max_tokens.press("Enter")
+    send(page, "Count from 1 to 1000, separated by commas.")
+    bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(bot.inner_text()) < 30:
+        time.sleep(0.05)
+    assert active() == 1
+    page.locator("#stop-btn").click()
+    stopped = time.monotonic()
+    while active() and time.monotonic() - stopped < 5:
+        time.sleep(0.02)
+    assert active() == 0 and time.monotonic() - stopped < 2
+    shown = len(bot.inner_text())
+    time.sleep(0.5)
+    assert len(bot.inner_text()) == shown  # nothing more arrives after Stop
+    assert shown < 2048 * 2
