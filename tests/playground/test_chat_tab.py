@@ -31,6 +31,15 @@ def test_streaming_send_event_yields_growing_history(gradio):
     assert len(job.outputs()) > 2  # the answer arrived in several updates
 
 
+def test_retry_replaces_the_last_answer_and_clear_empties(gradio):
+    first, _ = gradio.predict("Name a fruit.", [], CHAT_MODEL, "", 0.9, 24, api_name="/send")
+    first[-1]["content"] = [{"type": "text", "text": "OLD ANSWER"}]  # the Chatbot's own message format
+    new_history, _ = gradio.predict(first, CHAT_MODEL, "", 0.9, 24, api_name="/retry")
+    assert [m["role"] for m in new_history] == ["user", "assistant"]
+    assert "OLD ANSWER" not in str(new_history) and "Name a fruit." in str(new_history)
+    assert gradio.predict(api_name="/clear") == ([], "")
+
+
 def test_bad_input_is_a_clear_error_not_a_crash(gradio):
     with pytest.raises(Exception, match="message is empty"):
         gradio.predict("   ", [], CHAT_MODEL, "", 0.7, 16, api_name="/chat")
