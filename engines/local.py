@@ -8,6 +8,7 @@ event loop (and /health) stays responsive while tokens are made.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -51,8 +52,6 @@ class LocalEngine:
             bos_token=self._token_text(contexts[0].token_bos()),
         )
         self.thinking = spec.thinking or "<think>" in template
-        vocab = contexts[0]._model.vocab  # noqa: SLF001
-        self._eog_tokens = tuple(t for t in range(contexts[0].n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
         self.slots = SlotPool(contexts, max_queue=max_queue, queue_timeout=queue_timeout, name=spec.id)
         self._workers = ThreadPoolExecutor(spec.max_concurrent, thread_name_prefix=f"gen-{spec.id}")
         self._closed = False
@@ -70,6 +69,12 @@ class LocalEngine:
 
     def _token_text(self, token: int) -> str:
         return self._tokenizer._model.token_get_text(token) if token != -1 else ""  # noqa: SLF001
+
+    @functools.cached_property
+    def eog_tokens(self) -> tuple[int, ...]:
+        """End-of-generation token ids (banned when a request sets ignore_eos)."""
+        vocab = self._tokenizer._model.vocab  # noqa: SLF001
+        return tuple(t for t in range(self._tokenizer.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
 
     @property
     def n_ctx(self) -> int:
@@ -106,7 +111,7 @@ class LocalEngine:
             prompt_tokens=tokens,
             max_new_tokens=max_new,
             grammar=_grammar_for(request),
-            banned_tokens=self._eog_tokens if request.ignore_eos else (),
+            banned_tokens=self.eog_tokens if request.ignore_eos else (),
             thinking=self.thinking and request.messages is not None,
             starts_in_reasoning=prompt.rstrip().endswith("<think>"),
         )

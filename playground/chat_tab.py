@@ -86,8 +86,8 @@ class ChatTab:
                 if thought is not None and (chunk.text or chunk.finish_reason):
                     thought["metadata"] = {"title": THINKING_TITLE, "status": "done",
                                            "duration": round(time.perf_counter() - started, 1)}
-                shown = [m for m in (thought, answer) if m is not None and (m["content"] or m is answer)]
-                yield [*history, *shown], ""
+                shown = [dict(m) for m in (thought, answer) if m is not None and m["content"]]
+                yield [*history, *(shown or [dict(answer)])], ""  # copies: later tokens must not edit sent updates
         except EngineError as exc:
             raise gr.Error(exc.message) from None
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 
 import pytest
 from gradio_client import Client
 
-from playground.chat_tab import THINKING_TITLE, drop_last_answer, to_messages
+from engines.catalog import find
+from engines.contract import Chunk, Timings, Usage
+from engines.registry import ModelRegistry
+from playground.chat_tab import THINKING_TITLE, ChatTab, drop_last_answer, to_messages
 from tests.conftest import CHAT_MODEL
 
 
@@ -46,6 +51,33 @@ def test_bad_input_is_a_clear_error_not_a_crash(gradio):
     with pytest.raises(Exception, match="does not exist"):
         gradio.predict("hi", [], "no-such-model", "", 0.7, 16, api_name="/chat")
     assert gradio.predict("hi", [], CHAT_MODEL, "", 0.7, 8, api_name="/chat")  # still serving
+
+
+class ThinksThenAnswers:
+    """Scripted engine: none of the embedded models thinks on its own (the real reasoning split is
+    tested on the real model in tests/engines/test_local_engine.py)."""
+
+    model_id = "thinker"
+
+    async def stream(self, request):
+        yield Chunk(reasoning="Two plus two")
+        yield Chunk(reasoning=" is four.")
+        yield Chunk(text="Four.", finish_reason="stop", usage=Usage(3, 4), timings=Timings())
+
+
+def test_thinking_shows_as_a_collapsible_step_before_the_answer():
+    registry = ModelRegistry()
+    registry.add(dataclasses.replace(find(CHAT_MODEL), id="thinker"), ThinksThenAnswers())
+
+    async def run():
+        return [h async for h, _ in ChatTab(registry).stream_reply("2+2?", [], "thinker", "", 0.7, 32)]
+
+    updates = asyncio.run(run())
+    user, thought, answer = updates[-1]
+    assert thought["metadata"]["title"] == THINKING_TITLE and thought["metadata"]["status"] == "done"
+    assert thought["content"] == "Two plus two is four." and answer["content"] == "Four."
+    assert any(len(h) == 2 and h[1]["metadata"]["status"] == "pending" for h in updates)  # shown while thinking
+    assert [len(h) for h in updates] == [1, 2, 2, 3]
 
 
 def test_history_conversion_skips_thinking_and_empty_messages():
