@@ -7,16 +7,22 @@ import gradio as gr
 from engines.registry import ModelRegistry
 from playground import models_tab
 from playground.chat_tab import ChatTab
+from playground.gestures_tab import GesturesTab
 
 
 def build_playground(registry: ModelRegistry) -> gr.Blocks:
     ids = registry.ids
     chat_models = [e.spec.id for e in registry.entries() if e.spec.chat] or ids
+    # Gesture events are produced on the Gestures tab and consumed by the Chat tab.
+    gesture_events = gr.JSON(visible="hidden", render=False, elem_id="gesture-events")
     with gr.Blocks(title="Serverless LLM Playground") as blocks:
         gr.Markdown("## Serverless LLM Playground\nSmall open models, served by llama.cpp. "
                     "OpenAI-compatible API at `/v1` on this same port.")
-        with gr.Tab("Chat", id="chat"):
-            ChatTab(registry).build(ids, chat_models[0])
-        with gr.Tab("Models", id="models"):
-            models_tab.build(registry)
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat_model = ChatTab(registry).build(ids, chat_models[0], gesture_events)
+            with gr.Tab("Gestures", id="gestures"):
+                GesturesTab(registry).build(gesture_events, chat_model)
+            with gr.Tab("Models", id="models"):
+                models_tab.build(registry)
     return blocks

@@ -112,7 +112,17 @@ class ChatTab:
             raise gr.Error(exc.message) from None
         return done.text
 
-    def build(self, model_ids: list[str], default_model: str) -> None:
+    async def reply_to_gesture(self, event: dict | None, history, model, system_prompt, temperature, max_tokens):
+        """Sends the message a gesture produced (see playground/gestures_tab.py), if any."""
+        texts = [a["text"] for a in (event or {}).get("actions", []) if a.get("kind") == "send"]
+        if not texts:
+            yield gr.skip(), gr.skip()
+            return
+        async for update in self.stream_reply(texts[0], history, model, system_prompt, temperature, max_tokens):
+            yield update
+
+    def build(self, model_ids: list[str], default_model: str, gesture_events: gr.JSON | None = None) -> gr.Dropdown:
+        """Lays out the tab; `gesture_events` (rendered elsewhere) can send messages into this chat."""
         with gr.Row():
             model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
@@ -134,6 +144,11 @@ class ChatTab:
         on_send = send.click(self.stream_reply, [text, chatbot, *settings], api_name="send", **streaming)
         on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
         on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
-        stop.click(None, cancels=[on_send, on_enter, on_retry], api_visibility="private")
+        replies = [on_send, on_enter, on_retry]
+        if gesture_events is not None:
+            replies.append(gesture_events.change(self.reply_to_gesture, [gesture_events, chatbot, *settings],
+                                                 api_visibility="private", **streaming))
+        stop.click(None, cancels=replies, api_visibility="private")
         clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")
         gr.api(self.chat, api_name="chat", concurrency_limit=None)
+        return model

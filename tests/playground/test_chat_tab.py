@@ -105,7 +105,8 @@ def page(server):
                   "--disable-component-update", "--no-first-run"],
         )
         page = browser.new_page()
-        page.goto(server.url + "/", wait_until="networkidle")
+        page.goto(server.url + "/", wait_until="load")
+        page.locator("#chat-input textarea").wait_for(timeout=60_000)
         yield page
         browser.close()
 

@@ -1,0 +1,165 @@
+"""The Gestures tab: webcam frames stream to the server, MediaPipe finds the hand, and gestures
+drive the Chat (send, stop, scroll, cursor with dwell-click, view switch). A photo box classifies a
+still image; `/classify_photo` does the same for gradio_client scripts.
+
+Messages are sent server-side into the Chat tab's conversation; what only the page can do (press
+Stop, scroll, move a cursor and click, switch tabs) is done by a small script in the browser.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import asdict
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from engines.registry import ModelRegistry
+from gestures.landmarks import HandTracker
+from gestures.pipeline import FrameResult, GestureSession, classify_photo
+
+CHEAT_SHEET = """
+| Gesture | Does |
+|---|---|
+| 👍 Thumb up (hold) | sends "👍" |
+| 👎 Thumb down (hold) | sends "👎" |
+| ✋ Open palm (hold, still) | sends "👋" — or, while a model is answering, **stops it** after 2 s |
+| 👋 Wave (open palm side to side) | sends "Hi" |
+| ✌️ Victory (hold) | sends "ok" |
+| 🤟 I love you (hold) | sends "thanks" |
+| ✊ Closed fist, moved up/down | scrolls the chat |
+| ☝️ Pointing up | moves the cursor; stay still 1.2 s to click |
+| 👉 Thumb sideways (hold) | switches between Chat and Arena |
+
+Hold a gesture for 10 frames (about 1 s) to fire it; then 1.5 s of cooldown. Release before repeating.
+"""
+
+# Runs in the page for each gesture event: the actions only the browser can carry out.
+PAGE_ACTIONS_JS = """
+(event) => {
+  if (!event || !event.actions) return [];
+  let ring = document.getElementById("gesture-cursor");
+  for (const a of event.actions) {
+    if (a.kind === "stop") document.querySelector("#stop-btn")?.click();
+    if (a.kind === "scroll") {
+      const box = [...document.querySelectorAll("#chatbot *")].find(e => e.scrollHeight > e.clientHeight + 4);
+      box?.scrollBy({top: a.amount});
+    }
+    if (a.kind === "switch_view") {
+      const tabs = [...document.querySelectorAll("[role=tab]")];
+      const named = n => tabs.find(t => t.textContent.trim() === n);
+      const onChat = named("Chat")?.getAttribute("aria-selected") === "true";
+      (onChat && named("Arena") ? named("Arena") : named("Chat"))?.click();
+    }
+    if (a.kind === "cursor" || a.kind === "click") {
+      if (!ring) {
+        ring = document.createElement("div");
+        ring.id = "gesture-cursor";
+        ring.style.cssText = "position:fixed;width:28px;height:28px;margin:-14px;border:3px solid #e040a0;" +
+          "border-radius:50%;pointer-events:none;z-index:9999;transition:left .08s,top .08s";
+        document.body.appendChild(ring);
+      }
+      const x = a.x * window.innerWidth, y = a.y * window.innerHeight;
+      ring.style.left = x + "px"; ring.style.top = y + "px";
+      if (a.kind === "click") {
+        document.elementFromPoint(x, y)?.closest("button,a,[role=button],[role=tab],input,label")?.click();
+      }
+    }
+  }
+  return [];
+}
+"""
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """Uploads may be grayscale or carry an alpha channel."""
+    if image.ndim == 2:
+        return np.stack([image] * 3, axis=-1)
+    return image[:, :, :3]
+
+
+def describe(result: FrameResult) -> dict[str, Any]:
+    if result.result is None:
+        return {"gesture": "None", "confidence": 1.0, "hand": False}
+    return {
+        "gesture": result.result.gesture,
+        "confidence": result.result.confidence,
+        "hand": True,
+        "handedness": result.hand.handedness,
+        "fingers_extended": result.result.extended,
+    }
+
+
+def status_markdown(result: FrameResult, log: deque[str]) -> str:
+    state = result.state
+    gesture = f"**{result.result.gesture}** {result.result.confidence:.0%}" if result.result else "no hand"
+    bar = lambda value: "█" * round(value * 10) + "░" * (10 - round(value * 10))  # noqa: E731
+    lines = [f"### {gesture}", f"hold `{bar(state.hold.progress)}` · cooldown {state.hold.cooldown_left:.1f} s"]
+    if state.stop_progress:
+        lines.append(f"stop `{bar(state.stop_progress)}`")
+    if state.cursor:
+        lines.append(f"cursor ({state.cursor.x:.2f}, {state.cursor.y:.2f}) · dwell `{bar(state.cursor.dwell)}`")
+    if log:
+        lines.append("**Fired:** " + " · ".join(log))
+    return "\n\n".join(lines)
+
+
+class GesturesTab:
+    def __init__(self, registry: ModelRegistry):
+        self.registry = registry
+        self._photo_tracker = HandTracker(video=False)
+        self._photo_lock = threading.Lock()  # a MediaPipe graph is not thread-safe
+
+    def _generating(self, model: str | None) -> bool:
+        try:
+            return bool(model) and self.registry.get(model).details().get("active", 0) > 0
+        except Exception:
+            return False
+
+    def stream_frame(self, frame: np.ndarray | None, state: dict | None, model: str | None):
+        if frame is None:
+            return gr.skip(), gr.skip(), state, gr.skip()
+        state = state or {"session": GestureSession(), "log": deque(maxlen=6), "seq": 0}
+        result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating(model))
+        for action in result.state.actions:
+            if action.kind not in ("cursor", "scroll"):  # continuous actions would flood the log
+                state["log"].append(f"{action.kind} {action.text}".strip())
+        event = gr.skip()
+        if result.state.actions:
+            state["seq"] += 1
+            event = {"seq": state["seq"], "actions": [asdict(a) for a in result.state.actions]}
+        return result.annotated, status_markdown(result, state["log"]), state, event
+
+    def classify_photo(self, image: np.ndarray | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Classifies one photo: returns the annotated image and {gesture, confidence, hand, ...}."""
+        if image is None:
+            raise gr.Error("Upload a photo first.")
+        with self._photo_lock:
+            result = classify_photo(to_rgb(image), self._photo_tracker)
+        return result.annotated, describe(result)
+
+    def build(self, gesture_events: gr.JSON, chat_model: gr.Dropdown) -> None:
+        with gr.Row():
+            with gr.Column():
+                camera = gr.WebcamOptions(mirror=True, constraints={"video": {"width": 640, "height": 480}})
+                webcam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
+                                  elem_id="gesture-webcam", webcam_options=camera)
+            with gr.Column():
+                annotated = gr.Image(label="What the server sees", elem_id="gesture-annotated", interactive=False)
+                status = gr.Markdown("Start the webcam to track your hand.", elem_id="gesture-status")
+        state = gr.State(None, delete_callback=lambda s: s and s["session"].close())
+        gesture_events.render()
+        webcam.stream(self.stream_frame, [webcam, state, chat_model], [annotated, status, state, gesture_events],
+                      stream_every=0.1, concurrency_limit=8, api_visibility="private", show_progress="hidden")
+        gesture_events.change(None, [gesture_events], None, js=PAGE_ACTIONS_JS, api_visibility="private")
+        with gr.Accordion("Cheat sheet", open=True):
+            gr.Markdown(CHEAT_SHEET)
+        with gr.Row():
+            photo = gr.Image(sources=["upload"], type="numpy", label="Classify a photo", elem_id="gesture-photo")
+            photo_annotated = gr.Image(label="Landmarks", interactive=False)
+            photo_result = gr.JSON(label="Result", elem_id="gesture-photo-result")
+        gr.Button("Classify photo", elem_id="classify-btn").click(
+            self.classify_photo, [photo], [photo_annotated, photo_result], api_name="classify_photo")

@@ -1,0 +1,104 @@
+"""The Gestures tab: the stream handler on numpy frames, gradio_client on photos, and Chromium
+with a fake camera playing a clip made from a real photo."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+
+from engines.registry import ModelRegistry
+from playground.gestures_tab import GesturesTab
+from tests.conftest import CHAT_MODEL
+from tests.gestures.conftest import PHOTOS, read_rgb
+
+
+def webcam_frame(name: str) -> np.ndarray:
+    return cv2.resize(read_rgb(PHOTOS / name), (640, 480))
+
+
+def test_stream_handler_on_numpy_frames_fires_after_the_hold():
+    tab = GesturesTab(ModelRegistry())
+    state, events = None, []
+    for _ in range(12):
+        annotated, status, state, event = tab.stream_frame(webcam_frame("Victory_1.jpg"), state, None)
+        events.append(event)
+    assert annotated.shape == (480, 640, 3) and not np.array_equal(annotated, webcam_frame("Victory_1.jpg"))
+    assert "Victory" in status and "send ok" in status
+    sent = [e for e in events if "actions" in e]  # other frames skip the update
+    assert len(sent) == 1 and (sent[0]["actions"][0]["kind"], sent[0]["actions"][0]["text"]) == ("send", "ok")
+    _, status, state, _ = tab.stream_frame(webcam_frame("None_2.jpg"), state, None)
+    assert "no hand" in status
+    state["session"].close()
+
+
+def test_photo_upload_handles_grayscale_and_alpha():
+    tab = GesturesTab(ModelRegistry())
+    rgb = read_rgb(PHOTOS / "Thumb_Down_1.jpg")
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    assert tab.classify_photo(rgb)[1]["gesture"] == tab.classify_photo(rgba)[1]["gesture"] == "Thumb_Down"
+    annotated, result = tab.classify_photo(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    assert annotated.shape == rgb.shape and "gesture" in result  # answered, not crashed
+
+
+@pytest.fixture(scope="module")
+def gradio(server) -> Client:
+    return Client(server.url + "/", verbose=False)
+
+
+@pytest.mark.parametrize("name", ["Thumb_Up_5.jpg", "ILoveYou_1.jpg", "None_3.jpg"])
+def test_gradio_client_classifies_a_photo(gradio, name):
+    annotated, result = gradio.predict(handle_file(str(PHOTOS / name)), api_name="/classify_photo")
+    assert result["gesture"] == name.rsplit("_", 1)[0]
+    assert result["hand"] is (not name.startswith("None"))
+    assert annotated  # a file path to the annotated image
+
+
+def test_gradio_client_without_a_photo_gets_a_clear_error(gradio):
+    with pytest.raises(Exception, match="Upload a photo first"):
+        gradio.predict(None, api_name="/classify_photo")
+
+
+def write_y4m(path, frames: list[np.ndarray], fps: int = 10) -> None:
+    """A raw YUV4MPEG2 clip, the format Chromium's fake camera plays."""
+    with open(path, "wb") as clip:
+        clip.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            clip.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+
+
+def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    clip = tmp_path / "thumb_up.y4m"
+    write_y4m(clip, [webcam_frame("Thumb_Up_3.jpg")] * 20)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={clip}"])
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"]).new_page()
+            page.goto(server.url + "/", wait_until="load")
+            page.get_by_role("tab", name="Gestures").click(timeout=60_000)
+            page.get_by_text("Click to Access Webcam").click()
+            page.locator("#gesture-webcam button[aria-label='capture photo']").click()  # starts streaming
+            status = page.locator("#gesture-status")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "send" not in status.inner_text():
+                time.sleep(0.2)
+            text = status.inner_text()
+            page.screenshot(path=str(tmp_path / "gestures.png"))
+            assert "Thumb_Up" in text and "send 👍" in text, text
+            page.get_by_role("tab", name="Chat").click()
+            user = page.locator("#chatbot .user-row, #chatbot [data-testid='user']").first
+            user.wait_for(timeout=30_000)
+            assert "👍" in user.inner_text()
+            bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
+            bot.wait_for(timeout=60_000)
+        finally:
+            browser.close()
+    assert CHAT_MODEL  # the reply came from the real default model
