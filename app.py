@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -61,10 +62,14 @@ def build_app(settings: Settings) -> FastAPI:
     if settings.ui:
         import gradio as gr
 
+        from gestures.actions import GestureConfig
         from playground import build_playground
 
+        gestures = None
+        if settings.gesture_config:
+            gestures = GestureConfig.from_json(Path(settings.gesture_config).read_text())
         # Mounted last, at "/": routes added after this would be shadowed by Gradio.
-        app = gr.mount_gradio_app(app, build_playground(registry), path="/", footer_links=["api"])
+        app = gr.mount_gradio_app(app, build_playground(registry, gestures), path="/", footer_links=["api"])
     return app
 
 
@@ -78,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         app = build_app(settings)
     except EngineError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:  # e.g. an unreadable or invalid --gesture-config
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     log.info("serving %s on http://%s:%d (API at /v1, UI at /)", ", ".join(settings.models),
              settings.host, settings.port)

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ui: bool = Field(True, description="Mount the Gradio playground at /")
     instance_id: str | None = Field(None, description="Name shown in /health/details (default: random)")
+    gesture_config: str | None = Field(
+        None, description="JSON file overriding gesture settings, e.g. {\"messages\": {\"Victory\": \"yes\"}}")
     hf_cache: str | None = Field(None, description="huggingface-hub cache folder (default: its own)")
 
     @field_validator("models", mode="before")

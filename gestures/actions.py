@@ -8,11 +8,12 @@ pointing sideways switches between Chat and Arena.
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from gestures.classify import THUMB_SIDE, Classification
+from gestures.classify import GESTURES, THUMB_SIDE, Classification
 from gestures.landmarks import Hand
 from gestures.temporal import CursorState, DwellCursor, HoldState, HoldTrigger, WaveDetector
 
@@ -43,6 +44,18 @@ class GestureConfig:
     still_range: float = 0.05
     scroll_gain: float = 1800.0  # pixels per (frame fraction per frame) of wrist speed
     scroll_threshold: float = 0.006
+
+    @classmethod
+    def from_json(cls, text: str) -> GestureConfig:
+        """Settings from a JSON object; `messages` entries replace the defaults (null disables one)."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - known:
+            raise ValueError(f"unknown gesture settings {sorted(set(data) - known)}; known: {sorted(known)}")
+        messages = {**cls().messages, **data.pop("messages", {})}
+        if set(messages) - set(GESTURES):
+            raise ValueError(f"messages can only map {', '.join(GESTURES)}")
+        return cls(messages={g: text for g, text in messages.items() if text}, **data)
 
 
 @dataclass(frozen=True)

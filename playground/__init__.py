@@ -5,12 +5,13 @@ from __future__ import annotations
 import gradio as gr
 
 from engines.registry import ModelRegistry
+from gestures.actions import GestureConfig
 from playground import models_tab
 from playground.chat_tab import ChatTab
 from playground.gestures_tab import GesturesTab
 
 
-def build_playground(registry: ModelRegistry) -> gr.Blocks:
+def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
     ids = registry.ids
     chat_models = [e.spec.id for e in registry.entries() if e.spec.chat] or ids
     # Gesture events are produced on the Gestures tab and consumed by the Chat tab.
@@ -22,7 +23,7 @@ def build_playground(registry: ModelRegistry) -> gr.Blocks:
             with gr.Tab("Chat", id="chat"):
                 chat_model = ChatTab(registry).build(ids, chat_models[0], gesture_events)
             with gr.Tab("Gestures", id="gestures"):
-                GesturesTab(registry).build(gesture_events, chat_model)
+                GesturesTab(registry, gestures).build(gesture_events, chat_model)
             with gr.Tab("Models", id="models"):
                 models_tab.build(registry)
     return blocks

@@ -18,6 +18,7 @@ import gradio as gr
 import numpy as np
 
 from engines.registry import ModelRegistry
+from gestures.actions import GestureConfig
 from gestures.landmarks import HandTracker
 from gestures.pipeline import FrameResult, GestureSession, classify_photo
 
@@ -108,8 +109,9 @@ def status_markdown(result: FrameResult, log: deque[str]) -> str:
 
 
 class GesturesTab:
-    def __init__(self, registry: ModelRegistry):
+    def __init__(self, registry: ModelRegistry, config: GestureConfig | None = None):
         self.registry = registry
+        self.config = config or GestureConfig()
         self._photo_tracker = HandTracker(video=False)
         self._photo_lock = threading.Lock()  # a MediaPipe graph is not thread-safe
 
@@ -122,7 +124,7 @@ class GesturesTab:
     def stream_frame(self, frame: np.ndarray | None, state: dict | None, model: str | None):
         if frame is None:
             return gr.skip(), gr.skip(), state, gr.skip()
-        state = state or {"session": GestureSession(), "log": deque(maxlen=6), "seq": 0}
+        state = state or {"session": GestureSession(self.config), "log": deque(maxlen=6), "seq": 0}
         result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating(model))
         for action in result.state.actions:
             if action.kind not in ("cursor", "scroll"):  # continuous actions would flood the log

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gestures.actions import GestureController
+from gestures.actions import GestureConfig, GestureController
 from gestures.classify import classify
 from gestures.landmarks import Hand
 
@@ -120,3 +120,14 @@ def test_thumb_sideways_switches_view(recorded, controller):
     side = hand_at(recorded["Thumb_Up_1.jpg"], quarter_turn=True)
     fired = replay(controller, [side] * 15)
     assert [a.kind for _, a in fired] == ["switch_view"]
+
+
+def test_the_mapping_is_configurable(recorded):
+    config = GestureConfig.from_json('{"messages": {"Victory": "yes", "ILoveYou": null}, "hold_frames": 5}')
+    victory = replay(GestureController(config), [hand_at(recorded["Victory_1.jpg"])] * 8)
+    assert [(t, a.text) for t, a in victory] == [(0.4, "yes")]
+    assert replay(GestureController(config), [hand_at(recorded["ILoveYou_1.jpg"])] * 12) == []
+    with pytest.raises(ValueError, match="unknown gesture settings"):
+        GestureConfig.from_json('{"hold": 3}')
+    with pytest.raises(ValueError, match="messages can only map"):
+        GestureConfig.from_json('{"messages": {"Middle_Finger": "?"}}')
