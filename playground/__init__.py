@@ -14,16 +14,16 @@ from playground.gestures_tab import GesturesTab
 def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
     ids = registry.ids
     chat_models = [e.spec.id for e in registry.entries() if e.spec.chat] or ids
-    # Gesture events are produced on the Gestures tab and consumed by the Chat tab.
-    gesture_events = gr.JSON(visible="hidden", render=False, elem_id="gesture-events")
+    # Messages made by gestures on the Gestures tab are sent by the Chat tab.
+    gesture_messages = gr.JSON(visible="hidden", render=False, elem_id="gesture-messages")
     with gr.Blocks(title="Serverless LLM Playground") as blocks:
         gr.Markdown("## Serverless LLM Playground\nSmall open models, served by llama.cpp. "
                     "OpenAI-compatible API at `/v1` on this same port.")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                chat_model = ChatTab(registry).build(ids, chat_models[0], gesture_events)
+                chat_model = ChatTab(registry).build(ids, chat_models[0], gesture_messages)
             with gr.Tab("Gestures", id="gestures"):
-                GesturesTab(registry, gestures).build(gesture_events, chat_model)
+                GesturesTab(registry, gestures).build(gesture_messages, chat_model)
             with gr.Tab("Models", id="models"):
                 models_tab.build(registry)
     return blocks

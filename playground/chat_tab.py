@@ -121,8 +121,8 @@ class ChatTab:
         async for update in self.stream_reply(texts[0], history, model, system_prompt, temperature, max_tokens):
             yield update
 
-    def build(self, model_ids: list[str], default_model: str, gesture_events: gr.JSON | None = None) -> gr.Dropdown:
-        """Lays out the tab; `gesture_events` (rendered elsewhere) can send messages into this chat."""
+    def build(self, model_ids: list[str], default_model: str, gesture_messages: gr.JSON | None = None) -> gr.Dropdown:
+        """Lays out the tab; `gesture_messages` (rendered elsewhere) can send messages into this chat."""
         with gr.Row():
             model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
@@ -145,8 +145,8 @@ class ChatTab:
         on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
         on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
         replies = [on_send, on_enter, on_retry]
-        if gesture_events is not None:
-            replies.append(gesture_events.change(self.reply_to_gesture, [gesture_events, chatbot, *settings],
+        if gesture_messages is not None:
+            replies.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, chatbot, *settings],
                                                  api_visibility="private", **streaming))
         stop.click(None, cancels=replies, api_visibility="private")
         clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")

@@ -38,7 +38,7 @@ CHEAT_SHEET = """
 Hold a gesture for 10 frames (about 1 s) to fire it; then 1.5 s of cooldown. Release before repeating.
 """
 
-# Runs in the page for each gesture event: the actions only the browser can carry out.
+# Runs in the page for each batch of page actions: what only the browser can carry out.
 PAGE_ACTIONS_JS = """
 (event) => {
   if (!event || !event.actions) return [];
@@ -129,11 +129,14 @@ class GesturesTab:
         for action in result.state.actions:
             if action.kind not in ("cursor", "scroll"):  # continuous actions would flood the log
                 state["log"].append(f"{action.kind} {action.text}".strip())
-        event = gr.skip()
-        if result.state.actions:
-            state["seq"] += 1
-            event = {"seq": state["seq"], "actions": [asdict(a) for a in result.state.actions]}
-        return result.annotated, status_markdown(result, state["log"]), state, event
+        # Two buses: messages go to the Chat tab's server-side handler; the rest only to the page, so
+        # a cursor moving at 10 frames/s costs no server round trip.
+        messages = [asdict(a) for a in result.state.actions if a.kind == "send"]
+        page = [asdict(a) for a in result.state.actions if a.kind != "send"]
+        state["seq"] += 1
+        message_event = {"seq": state["seq"], "actions": messages} if messages else gr.skip()
+        page_event = {"seq": state["seq"], "actions": page} if page else gr.skip()
+        return result.annotated, status_markdown(result, state["log"]), state, message_event, page_event
 
     def classify_photo(self, image: np.ndarray | None) -> tuple[np.ndarray, dict[str, Any]]:
         """Classifies one photo: returns the annotated image and {gesture, confidence, hand, ...}."""
@@ -143,7 +146,8 @@ class GesturesTab:
             result = classify_photo(to_rgb(image), self._photo_tracker)
         return result.annotated, describe(result)
 
-    def build(self, gesture_events: gr.JSON, chat_model: gr.Dropdown) -> None:
+    def build(self, gesture_messages: gr.JSON, chat_model: gr.Dropdown) -> None:
+        """`gesture_messages` carries the messages to send; the Chat tab listens to it."""
         with gr.Row():
             with gr.Column():
                 camera = gr.WebcamOptions(mirror=True, constraints={"video": {"width": 640, "height": 480}})
@@ -153,10 +157,12 @@ class GesturesTab:
                 annotated = gr.Image(label="What the server sees", elem_id="gesture-annotated", interactive=False)
                 status = gr.Markdown("Start the webcam to track your hand.", elem_id="gesture-status")
         state = gr.State(None, delete_callback=lambda s: s and s["session"].close())
-        gesture_events.render()
-        webcam.stream(self.stream_frame, [webcam, state, chat_model], [annotated, status, state, gesture_events],
+        gesture_messages.render()
+        page_actions = gr.JSON(visible="hidden", elem_id="gesture-page-actions")
+        webcam.stream(self.stream_frame, [webcam, state, chat_model],
+                      [annotated, status, state, gesture_messages, page_actions],
                       stream_every=0.1, concurrency_limit=8, api_visibility="private", show_progress="hidden")
-        gesture_events.change(None, [gesture_events], None, js=PAGE_ACTIONS_JS, api_visibility="private")
+        page_actions.change(None, [page_actions], None, js=PAGE_ACTIONS_JS, api_visibility="private")
         with gr.Accordion("Cheat sheet", open=True):
             gr.Markdown(CHEAT_SHEET)
         with gr.Row():

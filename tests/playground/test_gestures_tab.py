@@ -4,6 +4,7 @@ with a fake camera playing a clip made from a real photo."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -12,7 +13,6 @@ from gradio_client import Client, handle_file
 
 from engines.registry import ModelRegistry
 from playground.gestures_tab import GesturesTab
-from tests.conftest import CHAT_MODEL
 from tests.gestures.conftest import PHOTOS, read_rgb
 
 
@@ -24,13 +24,18 @@ def test_stream_handler_on_numpy_frames_fires_after_the_hold():
     tab = GesturesTab(ModelRegistry())
     state, events = None, []
     for _ in range(12):
-        annotated, status, state, event = tab.stream_frame(webcam_frame("Victory_1.jpg"), state, None)
-        events.append(event)
+        annotated, status, state, message, page = tab.stream_frame(webcam_frame("Victory_1.jpg"), state, None)
+        events.append(message)
+        assert "actions" not in page  # nothing for the page to do
     assert annotated.shape == (480, 640, 3) and not np.array_equal(annotated, webcam_frame("Victory_1.jpg"))
     assert "Victory" in status and "send ok" in status
     sent = [e for e in events if "actions" in e]  # other frames skip the update
     assert len(sent) == 1 and (sent[0]["actions"][0]["kind"], sent[0]["actions"][0]["text"]) == ("send", "ok")
-    _, status, state, _ = tab.stream_frame(webcam_frame("None_2.jpg"), state, None)
+    _, status, state, _, _ = tab.stream_frame(webcam_frame("None_2.jpg"), state, None)
+    assert "no hand" in status
+    for _ in range(15):  # pointing: cursor actions go to the page only
+        _, _, state, message, page = tab.stream_frame(webcam_frame("Pointing_Up_1.jpg"), state, None)
+    assert "actions" not in message and {a["kind"] for a in page["actions"]} <= {"cursor", "click"}
     assert "no hand" in status
     state["session"].close()
 
@@ -70,11 +75,11 @@ def write_y4m(path, frames: list[np.ndarray], fps: int = 10) -> None:
             clip.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
-def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
+@contextmanager
+def streaming_page(server, clip):
+    """Chromium whose fake camera plays `clip`, on the Gestures tab with the webcam streaming."""
     from playwright.sync_api import sync_playwright
 
-    clip = tmp_path / "thumb_up.y4m"
-    write_y4m(clip, [webcam_frame("Thumb_Up_3.jpg")] * 20)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -86,19 +91,39 @@ def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
             page.get_by_role("tab", name="Gestures").click(timeout=60_000)
             page.get_by_text("Click to Access Webcam").click()
             page.locator("#gesture-webcam button[aria-label='capture photo']").click()  # starts streaming
-            status = page.locator("#gesture-status")
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and "send" not in status.inner_text():
-                time.sleep(0.2)
-            text = status.inner_text()
-            page.screenshot(path=str(tmp_path / "gestures.png"))
-            assert "Thumb_Up" in text and "send 👍" in text, text
-            page.get_by_role("tab", name="Chat").click()
-            user = page.locator("#chatbot .user-row, #chatbot [data-testid='user']").first
-            user.wait_for(timeout=30_000)
-            assert "👍" in user.inner_text()
-            bot = page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last
-            bot.wait_for(timeout=60_000)
+            yield page
         finally:
             browser.close()
-    assert CHAT_MODEL  # the reply came from the real default model
+
+
+def wait_until(predicate, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.2)
+    return predicate()
+
+
+def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
+    clip = tmp_path / "thumb_up.y4m"
+    write_y4m(clip, [webcam_frame("Thumb_Up_3.jpg")] * 20)
+    with streaming_page(server, clip) as page:
+        status = page.locator("#gesture-status")
+        wait_until(lambda: "send" in status.inner_text())
+        page.screenshot(path=str(tmp_path / "gestures.png"))
+        assert "Thumb_Up" in status.inner_text() and "send 👍" in status.inner_text(), status.inner_text()
+        page.get_by_role("tab", name="Chat").click()
+        user = page.locator("#chatbot .user-row, #chatbot [data-testid='user']").first
+        user.wait_for(timeout=30_000)
+        assert "👍" in user.inner_text()
+        page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last.wait_for(timeout=60_000)
+
+
+def test_browser_pointing_moves_the_page_cursor(server, tmp_path):
+    clip = tmp_path / "pointing.y4m"
+    write_y4m(clip, [webcam_frame("Pointing_Up_1.jpg")] * 20)
+    with streaming_page(server, clip) as page:
+        ring = page.locator("#gesture-cursor")
+        assert wait_until(lambda: ring.count() == 1), page.locator("#gesture-status").inner_text()
+        left = float(ring.evaluate("e => parseFloat(e.style.left)"))
+        assert 0 < left < 1280
+        assert "Pointing_Up" in page.locator("#gesture-status").inner_text()
