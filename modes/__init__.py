@@ -1,0 +1,30 @@
+"""Multi-model collaboration. Each mode is one module with `run(question, options, lookup)`, an
+async generator of typed events (modes/events.py); REST, the OpenAI alias and the Arena tab are
+thin adapters over `run_mode`. Imports engines only through the contract, never FastAPI/Gradio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from modes import analyze, compare, council, debate, roundtable
+from modes.events import Event, ModeOptions
+from modes.turns import EngineLookup
+
+MODES = {"compare": compare.run, "council": council.run, "roundtable": roundtable.run, "debate": debate.run,
+         "analyze": analyze.run}
+LEAD_ROLE = {"council": "chairman", "roundtable": "moderator", "debate": "judge", "analyze": "synthesizer"}
+
+
+async def run_mode(mode: str, question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
+    """mode_start, the mode's own events, mode_done. Unknown mode names raise KeyError."""
+    body = MODES[mode]
+    started = time.perf_counter()
+    yield Event("mode_start", mode, data={"question": question, **options.model_dump()})
+    stream = body(question, options, lookup)
+    try:
+        async for event in stream:
+            yield event
+    finally:
+        await stream.aclose()
+    yield Event("mode_done", mode, duration_ms=round((time.perf_counter() - started) * 1000, 1))

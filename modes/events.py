@@ -1,0 +1,53 @@
+"""The typed events every mode streams, and the options every mode takes.
+
+Event types (the `type` field):
+  mode_start     members, roles and options
+  stage_start    a stage begins (`stage`: answers, rankings, round 2, final, ...)
+  member_start   a member (or the chairman/moderator/judge/synthesizer) starts a turn
+  token          a piece of that turn's text (`text`)
+  member_done    the turn's whole text, duration, time to first token and tokens/s (`data`)
+  member_error   the turn failed or timed out (`text` says why); the mode goes on without it
+  stage_done     a stage ends; `data` carries what it decided (rankings, convergence, ...)
+  final          the mode's answer (`text`, written by `member`) and its summary (`data`)
+  error          the mode cannot go on (e.g. every member failed)
+  mode_done      the end, with the total duration
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    mode: str
+    stage: str = ""
+    member: str = ""
+    role: str = ""  # member | chairman | moderator | judge | synthesizer
+    status: str = ""  # running | done | error
+    text: str = ""
+    duration_ms: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None, {})}
+
+
+class ModeOptions(BaseModel):
+    """What the caller chooses; shared by every mode (each uses the fields it needs)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    members: list[str] = Field(min_length=1, max_length=8, description="Model ids taking part")
+    lead: str | None = Field(
+        None, description="Chairman (council), moderator (roundtable), judge (debate) or synthesizer "
+        "(analyze); default: the first member (analyze: none, lexical fallback)")
+    rounds: int = Field(2, ge=1, le=6, description="Rounds for roundtable and debate")
+    max_tokens: int = Field(256, ge=1, le=4096, description="Per turn")
+    temperature: float = Field(0.7, ge=0, le=2)
+    turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")
+    exclude_self_votes: bool = Field(True, description="Council: a member's ranking of its own answer is ignored")

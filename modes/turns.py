@@ -1,0 +1,113 @@
+"""Running members' turns through the engine contract: in parallel, each streamed as events, each
+bounded by the turn timeout; a failing member becomes a `member_error` event, never an exception.
+Closing the event stream cancels every turn still generating (their slots free within a token)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.contract import Engine, GenerationRequest
+from engines.errors import EngineError
+from modes.events import Event, ModeOptions
+
+EngineLookup = Callable[[str], Engine]
+_TURN_OVER = object()
+
+
+@dataclass(frozen=True)
+class Turn:
+    member: str
+    role: str  # member | chairman | moderator | judge | synthesizer
+    stage: str
+    messages: list[dict[str, str]]
+    json_schema: dict[str, Any] | None = None
+
+
+@dataclass
+class Answer:
+    turn: Turn
+    text: str = ""
+    error: str = ""
+    duration_ms: float = 0.0
+    stats: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def ask(text: str, system: str | None = None) -> list[dict[str, str]]:
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+
+
+class TurnRunner:
+    def __init__(self, mode: str, lookup: EngineLookup, options: ModeOptions):
+        self.mode, self.lookup, self.options = mode, lookup, options
+
+    def event(self, type: str, **fields) -> Event:
+        return Event(type, self.mode, **fields)
+
+    async def run(self, turns: list[Turn], answers: list[Answer]) -> AsyncIterator[Event]:
+        """Streams the events of `turns` run in parallel; fills `answers` (in the order of `turns`)."""
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        mine = [Answer(turn) for turn in turns]
+        answers.extend(mine)
+        tasks = [asyncio.create_task(self._one(answer, queue)) for answer in mine]
+        finished = 0
+        try:
+            while finished < len(tasks):
+                item = await queue.get()
+                if item is _TURN_OVER:
+                    finished += 1
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one(self, answer: Answer, queue: asyncio.Queue) -> None:
+        turn, options = answer.turn, self.options
+        where = {"stage": turn.stage, "member": turn.member, "role": turn.role}
+        await queue.put(self.event("member_start", status="running", **where))
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(options.turn_timeout):
+                stream = self.lookup(turn.member).stream(GenerationRequest(
+                    messages=turn.messages, max_tokens=options.max_tokens, temperature=options.temperature,
+                    json_schema=turn.json_schema))
+                try:
+                    async for chunk in stream:
+                        if chunk.text:
+                            if "ttft_ms" not in answer.stats:
+                                answer.stats["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                            answer.text += chunk.text
+                            await queue.put(self.event("token", status="running", text=chunk.text, **where))
+                        if chunk.timings is not None:
+                            answer.stats["tokens_per_second"] = round(chunk.timings.tokens_per_second, 1)
+                            answer.stats["completion_tokens"] = chunk.usage.completion_tokens if chunk.usage else 0
+                finally:
+                    await stream.aclose()
+            if not answer.text.strip():
+                answer.error = "returned an empty answer"
+        except TimeoutError:
+            answer.error = f"no complete answer within {options.turn_timeout:g} s"
+        except EngineError as exc:
+            answer.error = exc.message
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # one broken member must not take the mode down
+            answer.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            answer.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        if answer.ok:
+            await queue.put(self.event("member_done", status="done", text=answer.text,
+                                       duration_ms=answer.duration_ms, data=dict(answer.stats), **where))
+        else:
+            await queue.put(self.event("member_error", status="error", text=answer.error,
+                                       duration_ms=answer.duration_ms, **where))
+        await queue.put(_TURN_OVER)
