@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import Depends, FastAPI
 
-from api import completions, errors, health, models
+from api import completions, errors, health, models, modes
 from api.auth import require_api_key
 from engines.registry import ModelRegistry
 from settings import VERSION, Settings
@@ -24,5 +24,6 @@ def create_api(settings: Settings, registry: ModelRegistry, *, lifespan=None) ->
     keyed = [Depends(require_api_key)]
     app.include_router(completions.router, dependencies=keyed)
     app.include_router(models.router, dependencies=keyed)
+    app.include_router(modes.router, dependencies=keyed)
     app.include_router(health.router)
     return app

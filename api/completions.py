@@ -16,9 +16,11 @@ from fastapi import APIRouter, Request
 
 from api import sse
 from api.errors import engine_error_status, error_body
+from api.modes import mode_completion
 from api.schemas import ChatCompletionRequest, CompletionRequest
 from engines.contract import Chunk, Completion, collect
 from engines.errors import EngineError
+from modes import MODES
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -26,6 +28,8 @@ router = APIRouter()
 
 @router.post("/v1/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
+    if body.model in MODES and body.model not in request.app.state.registry.ids:
+        return await mode_completion(request, body)  # model="council" etc.
     return await _serve(request, body, "chatcmpl", _ChatFormat)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from api.modes import mode_models
 from engines.registry import Entry
 
 router = APIRouter()
@@ -27,7 +28,8 @@ def describe(entry: Entry) -> dict[str, Any]:
 
 @router.get("/v1/models")
 async def list_models(request: Request):
-    return {"object": "list", "data": [describe(e) for e in request.app.state.registry.entries()]}
+    hosted = [describe(e) for e in request.app.state.registry.entries()]
+    return {"object": "list", "data": hosted + mode_models()}
 
 
 @router.get("/v1/models/{model_id:path}")

@@ -104,6 +104,8 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    mode_options: dict[str, Any] | None = Field(
+        None, description="Extension, with model set to a mode name: members, lead, rounds, turn_timeout, ...")
 
     def to_generation(self) -> GenerationRequest:
         fmt = self.response_format

@@ -89,7 +89,9 @@ class TurnRunner:
                             await queue.put(self.event("token", status="running", text=chunk.text, **where))
                         if chunk.timings is not None:
                             answer.stats["tokens_per_second"] = round(chunk.timings.tokens_per_second, 1)
-                            answer.stats["completion_tokens"] = chunk.usage.completion_tokens if chunk.usage else 0
+                        if chunk.usage is not None:
+                            answer.stats["prompt_tokens"] = chunk.usage.prompt_tokens
+                            answer.stats["completion_tokens"] = chunk.usage.completion_tokens
                 finally:
                     await stream.aclose()
             if not answer.text.strip():

@@ -1,0 +1,141 @@
+"""Every mode with the two embedded models through the real engines: event sequences, failing
+members, timeouts, all-failed, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from modes import MODES, run_mode
+from modes.events import ModeOptions
+from modes.roundtable import _converged
+from modes.turns import Answer, Turn
+from tests.modes.conftest import BASE, CHAT, lookup_with
+
+QUESTION = "What is the capital of France?"
+
+
+def collect(mode, options, lookup, question=QUESTION):
+    async def main():
+        return [e async for e in run_mode(mode, question, options, lookup)]
+    return asyncio.run(main())
+
+
+def check_sequence(events):
+    """The grammar every mode's stream follows."""
+    assert events[0].type == "mode_start" and events[-1].type == "mode_done"
+    assert events[-1].duration_ms > 0
+    open_turns, stages = set(), []
+    for event in events[1:-1]:
+        if event.type == "stage_start":
+            stages.append(event.stage)
+        elif event.type == "member_start":
+            assert event.stage == stages[-1], event
+            open_turns.add((event.stage, event.member, event.role))
+        elif event.type == "token":
+            assert (event.stage, event.member, event.role) in open_turns and event.text
+        elif event.type in ("member_done", "member_error"):
+            open_turns.remove((event.stage, event.member, event.role))
+            assert event.duration_ms is not None
+    assert not open_turns
+    assert [e.type for e in events].count("final") + [e.type for e in events].count("error") == 1
+    return stages
+
+
+@pytest.mark.parametrize(("mode", "stages"), [
+    ("compare", ["answers"]),
+    ("council", ["answers", "rankings", "final"]),
+    ("roundtable", ["round 1", "final"]),
+    ("debate", ["answers", "round 1", "final"]),
+    ("analyze", ["answers", "final"]),
+])
+def test_each_mode_streams_its_stages_and_a_final_answer(engines, mode, stages):
+    options = ModeOptions(members=[CHAT, BASE], rounds=1, max_tokens=40, lead=CHAT)
+    events = collect(mode, options, lookup_with(engines))
+    assert check_sequence(events) == stages
+    final = next(e for e in events if e.type == "final")
+    assert final.text.strip()
+    members_done = {e.member for e in events if e.type == "member_done" and e.stage == stages[0]}
+    assert members_done == {CHAT, BASE}
+    tokens = [e for e in events if e.type == "token"]
+    assert len(tokens) > 10  # streamed as it happened, not only at the end
+
+
+def test_compare_marks_the_fastest_and_reports_speed(engines):
+    events = collect("compare", ModeOptions(members=[CHAT, BASE], max_tokens=24), lookup_with(engines))
+    final = next(e for e in events if e.type == "final").data
+    assert final["fastest_total"] in (CHAT, BASE) and final["fastest_first_token"] in (CHAT, BASE)
+    for row in final["results"]:
+        assert row["ttft_ms"] > 0 and row["tokens_per_second"] > 0 and row["duration_ms"] >= row["ttft_ms"]
+
+
+def test_council_ranks_anonymously_and_aggregates(engines):
+    events = collect("council", ModeOptions(members=[CHAT, BASE], max_tokens=60), lookup_with(engines))
+    rankings = next(e for e in events if e.type == "stage_done" and e.stage == "rankings").data
+    assert rankings["labels"] == {CHAT: "A", BASE: "B"}
+    assert {row["member"] for row in rankings["aggregate"]} == {CHAT, BASE}
+    assert any(rankings["rankings"].values())  # the schema keeps even a 135M model's ranking readable
+
+
+def test_debate_short_answers_are_decided_by_majority(engines):
+    options = ModeOptions(members=[CHAT, CHAT, BASE], rounds=1, max_tokens=3, temperature=0.0)
+    final = next(e for e in collect("debate", options, lookup_with(engines), "2+2=? Reply with a number.")
+                 if e.type == "final")
+    assert final.data["method"] == "majority" and sum(final.data["votes"].values()) == 2  # CHAT twice = one voice
+    assert final.text
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_a_failing_or_unreachable_member_leaves_the_mode_finishing(engines, mode):
+    options = ModeOptions(members=["broken", CHAT, "down"], rounds=1, max_tokens=24, lead=CHAT)
+    events = collect(mode, options, lookup_with(engines))
+    check_sequence(events)
+    errors = {e.member: e.text for e in events if e.type == "member_error"}
+    assert "model process died" in errors["broken"] and "not reachable" in errors["down"]
+    assert any(e.type == "final" for e in events)
+
+
+def test_a_member_that_hangs_times_out_and_the_mode_goes_on(engines):
+    options = ModeOptions(members=["hangs", CHAT], max_tokens=16, turn_timeout=1.0)
+    started = time.monotonic()
+    events = collect("compare", options, lookup_with(engines))
+    assert time.monotonic() - started < 10
+    timeout = next(e for e in events if e.type == "member_error")
+    assert timeout.member == "hangs" and "within 1 s" in timeout.text
+    assert next(e for e in events if e.type == "final").data["results"][1]["ok"]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_every_member_failing_is_one_clear_error(engines, mode):
+    events = collect(mode, ModeOptions(members=["broken", "down"], rounds=1), lookup_with(engines))
+    check_sequence(events)
+    error = next(e for e in events if e.type == "error")
+    assert "broken" in error.text and "down" in error.text
+
+
+def test_cancelling_a_mode_stops_every_generation(engines):
+    async def main():
+        options = ModeOptions(members=[CHAT, BASE], max_tokens=1500)
+        stream = run_mode("compare", "Write a very long essay about rivers.", options, lookup_with(engines))
+        tokens = 0
+        async for event in stream:
+            tokens += event.type == "token"
+            if tokens >= 6 and all(engines[m].slots.active for m in (CHAT, BASE)):
+                break
+        await stream.aclose()
+        closed = time.monotonic()
+        while any(engine.slots.active for engine in engines.values()):
+            await asyncio.sleep(0.01)
+        return time.monotonic() - closed
+
+    assert asyncio.run(main()) < 1.0
+
+
+def test_roundtable_reads_the_moderators_verdict_defensively():
+    turn = Turn("m", "moderator", "round 1", [])
+    assert _converged(Answer(turn, text='{"converged": true}'))
+    assert not _converged(Answer(turn, text='{"converged": false}'))
+    assert not _converged(Answer(turn, text="Yes, it has converged."))  # a model that ignored the schema
+    assert not _converged(Answer(turn, text='{"converged": true}', error="timed out"))
