@@ -63,13 +63,14 @@ def build_app(settings: Settings) -> FastAPI:
         import gradio as gr
 
         from gestures.actions import GestureConfig
-        from playground import build_playground
+        from playground import CSS, build_playground
 
         gestures = None
         if settings.gesture_config:
             gestures = GestureConfig.from_json(Path(settings.gesture_config).read_text())
         # Mounted last, at "/": routes added after this would be shadowed by Gradio.
-        app = gr.mount_gradio_app(app, build_playground(registry, gestures), path="/", footer_links=["api"])
+        app = gr.mount_gradio_app(app, build_playground(registry, gestures), path="/", footer_links=["api"],
+                                  css=CSS)
     return app
 
 

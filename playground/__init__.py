@@ -7,8 +7,12 @@ import gradio as gr
 from engines.registry import ModelRegistry
 from gestures.actions import GestureConfig
 from playground import models_tab
+from playground.arena_tab import CSS as ARENA_CSS
+from playground.arena_tab import ArenaTab
 from playground.chat_tab import ChatTab
 from playground.gestures_tab import GesturesTab
+
+CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Blocks constructor
 
 
 def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
@@ -22,6 +26,8 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat_model = ChatTab(registry).build(ids, chat_models[0], gesture_messages)
+            with gr.Tab("Arena", id="arena"):
+                ArenaTab(registry).build()
             with gr.Tab("Gestures", id="gestures"):
                 GesturesTab(registry, gestures).build(gesture_messages, chat_model)
             with gr.Tab("Models", id="models"):

@@ -1,0 +1,92 @@
+"""The Arena tab: folding events into the view, gradio_client, and a real browser run with Stop."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from modes.events import Event
+from playground.arena_tab import ArenaView
+from tests.conftest import BASE_MODEL, CHAT_MODEL
+
+
+def test_view_folds_events_into_steps_columns_and_final():
+    view = ArenaView()
+    for event in [
+        Event("stage_start", "council", stage="answers"),
+        Event("member_start", "council", stage="answers", member="a", role="member"),
+        Event("member_start", "council", stage="answers", member="b", role="member"),
+        Event("token", "council", stage="answers", member="a", role="member", text="<b>Hi</b>"),
+        Event("member_done", "council", stage="answers", member="a", role="member", duration_ms=1200),
+        Event("member_error", "council", stage="answers", member="b", role="member", text="down", duration_ms=5),
+    ]:
+        view.apply(event)
+    timeline = view.timeline()
+    assert [m["metadata"]["title"] for m in timeline] == ["answers · a", "answers · b (failed)"]
+    assert timeline[0]["metadata"] == {"title": "answers · a", "status": "done", "duration": 1.2}
+    assert "&lt;b&gt;Hi&lt;/b&gt;" in view.columns()  # model output is escaped, never markup
+    assert "Running" in view.headline()
+    view.apply(Event("final", "council", member="a", role="chairman", text="Paris"))
+    assert view.timeline()[-1]["content"].endswith("Paris") and "Paris" in view.headline()
+
+
+@pytest.fixture(scope="module")
+def gradio(server) -> Client:
+    return Client(server.url + "/", verbose=False)
+
+
+def test_gradio_client_runs_the_arena(gradio):
+    result = gradio.predict("debate", "Name a sea animal.", [CHAT_MODEL, BASE_MODEL], CHAT_MODEL, 1, 24, 60, True,
+                            api_name="/arena")
+    assert result["final"] and not result["error"]
+    assert [t["title"] for t in result["turns"]][:2] == [f"answers · {CHAT_MODEL}", f"answers · {BASE_MODEL}"]
+
+
+def test_gradio_client_gets_clear_errors(gradio):
+    with pytest.raises(Exception, match="Type a question"):
+        gradio.predict("council", "  ", [CHAT_MODEL], "(first member)", 1, 24, 60, True, api_name="/arena")
+    with pytest.raises(Exception, match="Unknown model"):
+        gradio.predict("council", "hi", ["nope"], "(first member)", 1, 24, 60, True, api_name="/arena")
+    with pytest.raises(Exception, match="members"):
+        gradio.predict("council", "hi", [], "(first member)", 1, 24, 60, True, api_name="/arena")
+
+
+def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
+    from playwright.sync_api import sync_playwright
+
+    def active() -> int:
+        models = httpx.get(server.url + "/health/details").json()["models"]
+        return sum(m["active"] for m in models.values())
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.goto(server.url + "/", wait_until="load")
+            page.get_by_role("tab", name="Arena").click(timeout=60_000)
+            page.locator("#arena-mode").get_by_text("compare").click()
+            page.locator("#arena-question textarea").fill("Name two rivers.")
+            page.locator("#arena-run").click()
+            page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+            cards = page.locator("#arena-columns .arena-card")
+            assert cards.count() == 2 and "Fastest" in page.locator("#arena-final").inner_text()
+
+            # A long council, stopped while both members generate.
+            page.locator("#arena-mode").get_by_text("council").click()
+            page.locator("#arena-question textarea").fill("Write a very long essay about the history of bread.")
+            page.locator("#arena-run").click()
+            deadline = time.monotonic() + 30
+            while active() < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert active() == 2
+            page.locator("#arena-stop").click()
+            stopped = time.monotonic()
+            while active() and time.monotonic() - stopped < 5:
+                time.sleep(0.02)
+            assert active() == 0 and time.monotonic() - stopped < 2
+        finally:
+            browser.close()
