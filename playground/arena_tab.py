@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from engines.registry import ModelRegistry
 from modes import LEAD_ROLE, MODES, run_mode
 from modes.events import Event, ModeOptions
+from playground.gestures_tab import message_for
 
 DEFAULT_LEAD = "(first member)"
 MODE_HELP = {
@@ -141,6 +142,16 @@ class ArenaTab:
                 yield view.headline(), view.columns(), view.timeline()
         yield view.headline(), view.columns(), view.timeline()
 
+    async def reply_to_gesture(self, event: dict | None, view: str, *settings):
+        """Runs the arena on the message a gesture produced, when the Arena is the view in use."""
+        text = message_for(event, view, "arena")
+        if text is None:
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        mode, _, *rest = settings
+        async for update in self.stream(mode, text, *rest):
+            yield update
+
     async def arena(self, mode: str, question: str, members: list[str], lead: str = DEFAULT_LEAD,
                     rounds: int = 2, max_tokens: int = 256, turn_timeout: float = 120.0,
                     exclude_self_votes: bool = True) -> dict[str, Any]:
@@ -152,7 +163,7 @@ class ArenaTab:
         return {"final": view.final, "final_by": view.final_by, "error": view.error,
                 "turns": [{"title": s["title"], "text": s["text"]} for s in view.steps]}
 
-    def build(self) -> None:
+    def build(self, gesture_messages: gr.JSON | None = None, view: gr.State | None = None) -> None:
         ids = self.registry.ids
         chat_ids = [e.spec.id for e in self.registry.entries() if e.spec.chat] or ids
         with gr.Row():
@@ -182,5 +193,9 @@ class ArenaTab:
         outputs = [headline, columns, timeline]
         on_run = run.click(self.stream, inputs, outputs, api_name="arena_stream", concurrency_limit=None)
         on_enter = question.submit(self.stream, inputs, outputs, api_visibility="private", concurrency_limit=None)
-        stop.click(None, cancels=[on_run, on_enter], api_visibility="private")
+        runs = [on_run, on_enter]
+        if gesture_messages is not None and view is not None:
+            runs.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, *inputs], outputs,
+                                                api_visibility="private", concurrency_limit=None))
+        stop.click(None, cancels=runs, api_visibility="private")
         gr.api(self.arena, api_name="arena", concurrency_limit=None)

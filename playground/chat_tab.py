@@ -15,6 +15,7 @@ import gradio as gr
 from engines.contract import GenerationRequest, collect
 from engines.errors import EngineError
 from engines.registry import ModelRegistry
+from playground.gestures_tab import message_for
 
 Message = dict[str, Any]
 THINKING_TITLE = "💭 Thinking"
@@ -112,17 +113,20 @@ class ChatTab:
             raise gr.Error(exc.message) from None
         return done.text
 
-    async def reply_to_gesture(self, event: dict | None, history, model, system_prompt, temperature, max_tokens):
-        """Sends the message a gesture produced (see playground/gestures_tab.py), if any."""
-        texts = [a["text"] for a in (event or {}).get("actions", []) if a.get("kind") == "send"]
-        if not texts:
+    async def reply_to_gesture(self, event: dict | None, view: str, history, model, system_prompt, temperature,
+                               max_tokens):
+        """Sends the message a gesture produced (see playground/gestures_tab.py) when Chat is in use."""
+        text = message_for(event, view, "chat")
+        if text is None:
             yield gr.skip(), gr.skip()
             return
-        async for update in self.stream_reply(texts[0], history, model, system_prompt, temperature, max_tokens):
+        async for update in self.stream_reply(text, history, model, system_prompt, temperature, max_tokens):
             yield update
 
-    def build(self, model_ids: list[str], default_model: str, gesture_messages: gr.JSON | None = None) -> gr.Dropdown:
-        """Lays out the tab; `gesture_messages` (rendered elsewhere) can send messages into this chat."""
+    def build(self, model_ids: list[str], default_model: str, gesture_messages: gr.JSON | None = None,
+              view: gr.State | None = None) -> None:
+        """Lays out the tab; `gesture_messages` (rendered elsewhere) can send messages into this chat
+        while `view` (the last of Chat/Arena opened) says "chat"."""
         with gr.Row():
             model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
@@ -145,10 +149,9 @@ class ChatTab:
         on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
         on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
         replies = [on_send, on_enter, on_retry]
-        if gesture_messages is not None:
-            replies.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, chatbot, *settings],
+        if gesture_messages is not None and view is not None:
+            replies.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, chatbot, *settings],
                                                  api_visibility="private", **streaming))
         stop.click(None, cancels=replies, api_visibility="private")
         clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")
         gr.api(self.chat, api_name="chat", concurrency_limit=None)
-        return model

@@ -2,8 +2,9 @@
 drive the Chat (send, stop, scroll, cursor with dwell-click, view switch). A photo box classifies a
 still image; `/classify_photo` does the same for gradio_client scripts.
 
-Messages are sent server-side into the Chat tab's conversation; what only the page can do (press
-Stop, scroll, move a cursor and click, switch tabs) is done by a small script in the browser.
+Messages are sent server-side into the Chat tab's conversation, or to the Arena when it was the
+view last opened; what only the page can do (press Stop, scroll, move a cursor and click, switch
+tabs) is done by a small script in the browser.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ PAGE_ACTIONS_JS = """
   if (!event || !event.actions) return [];
   let ring = document.getElementById("gesture-cursor");
   for (const a of event.actions) {
-    if (a.kind === "stop") document.querySelector("#stop-btn")?.click();
+    if (a.kind === "stop") document.querySelectorAll("#stop-btn, #arena-stop").forEach(b => b.click());
     if (a.kind === "scroll") {
       const box = [...document.querySelectorAll("#chatbot *")].find(e => e.scrollHeight > e.clientHeight + 4);
       box?.scrollBy({top: a.amount});
@@ -73,6 +74,14 @@ PAGE_ACTIONS_JS = """
   return [];
 }
 """
+
+
+def message_for(event: dict | None, view: str, target: str) -> str | None:
+    """The text a gesture asked to send, if `target` ("chat" or "arena") is the view in use."""
+    if view != target:
+        return None
+    texts = [a["text"] for a in (event or {}).get("actions", []) if a.get("kind") == "send"]
+    return texts[0] if texts else None
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -115,17 +124,15 @@ class GesturesTab:
         self._photo_tracker = HandTracker(video=False)
         self._photo_lock = threading.Lock()  # a MediaPipe graph is not thread-safe
 
-    def _generating(self, model: str | None) -> bool:
-        try:
-            return bool(model) and self.registry.get(model).details().get("active", 0) > 0
-        except Exception:
-            return False
+    def _generating(self) -> bool:
+        """Whether any hosted model is answering (the Chat or the Arena): the open palm then stops."""
+        return any(e.engine.details().get("active", 0) for e in self.registry.entries() if e.engine is not None)
 
-    def stream_frame(self, frame: np.ndarray | None, state: dict | None, model: str | None):
+    def stream_frame(self, frame: np.ndarray | None, state: dict | None):
         if frame is None:
             return gr.skip(), gr.skip(), state, gr.skip()
         state = state or {"session": GestureSession(self.config), "log": deque(maxlen=6), "seq": 0}
-        result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating(model))
+        result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating())
         for action in result.state.actions:
             if action.kind not in ("cursor", "scroll"):  # continuous actions would flood the log
                 state["log"].append(f"{action.kind} {action.text}".strip())
@@ -146,8 +153,8 @@ class GesturesTab:
             result = classify_photo(to_rgb(image), self._photo_tracker)
         return result.annotated, describe(result)
 
-    def build(self, gesture_messages: gr.JSON, chat_model: gr.Dropdown) -> None:
-        """`gesture_messages` carries the messages to send; the Chat tab listens to it."""
+    def build(self, gesture_messages: gr.JSON) -> None:
+        """`gesture_messages` carries the messages to send; the Chat and Arena tabs listen to it."""
         with gr.Row():
             with gr.Column():
                 camera = gr.WebcamOptions(mirror=True, constraints={"video": {"width": 640, "height": 480}})
@@ -159,7 +166,7 @@ class GesturesTab:
         state = gr.State(None, delete_callback=lambda s: s and s["session"].close())
         gesture_messages.render()
         page_actions = gr.JSON(visible="hidden", elem_id="gesture-page-actions")
-        webcam.stream(self.stream_frame, [webcam, state, chat_model],
+        webcam.stream(self.stream_frame, [webcam, state],
                       [annotated, status, state, gesture_messages, page_actions],
                       stream_every=0.1, concurrency_limit=8, api_visibility="private", show_progress="hidden")
         page_actions.change(None, [page_actions], None, js=PAGE_ACTIONS_JS, api_visibility="private")

@@ -12,7 +12,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from engines.registry import ModelRegistry
-from playground.gestures_tab import GesturesTab
+from playground.gestures_tab import GesturesTab, message_for
 from tests.gestures.conftest import PHOTOS, read_rgb
 
 
@@ -24,17 +24,17 @@ def test_stream_handler_on_numpy_frames_fires_after_the_hold():
     tab = GesturesTab(ModelRegistry())
     state, events = None, []
     for _ in range(12):
-        annotated, status, state, message, page = tab.stream_frame(webcam_frame("Victory_1.jpg"), state, None)
+        annotated, status, state, message, page = tab.stream_frame(webcam_frame("Victory_1.jpg"), state)
         events.append(message)
         assert "actions" not in page  # nothing for the page to do
     assert annotated.shape == (480, 640, 3) and not np.array_equal(annotated, webcam_frame("Victory_1.jpg"))
     assert "Victory" in status and "send ok" in status
     sent = [e for e in events if "actions" in e]  # other frames skip the update
     assert len(sent) == 1 and (sent[0]["actions"][0]["kind"], sent[0]["actions"][0]["text"]) == ("send", "ok")
-    _, status, state, _, _ = tab.stream_frame(webcam_frame("None_2.jpg"), state, None)
+    _, status, state, _, _ = tab.stream_frame(webcam_frame("None_2.jpg"), state)
     assert "no hand" in status
     for _ in range(15):  # pointing: cursor actions go to the page only
-        _, _, state, message, page = tab.stream_frame(webcam_frame("Pointing_Up_1.jpg"), state, None)
+        _, _, state, message, page = tab.stream_frame(webcam_frame("Pointing_Up_1.jpg"), state)
     assert "actions" not in message and {a["kind"] for a in page["actions"]} <= {"cursor", "click"}
     assert "no hand" in status
     state["session"].close()
@@ -76,8 +76,9 @@ def write_y4m(path, frames: list[np.ndarray], fps: int = 10) -> None:
 
 
 @contextmanager
-def streaming_page(server, clip):
-    """Chromium whose fake camera plays `clip`, on the Gestures tab with the webcam streaming."""
+def streaming_page(server, clip, open_first: str = "Chat"):
+    """Chromium whose fake camera plays `clip`, on the Gestures tab with the webcam streaming, after
+    opening `open_first` (the view gesture messages go to)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -88,7 +89,8 @@ def streaming_page(server, clip):
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"]).new_page()
             page.goto(server.url + "/", wait_until="load")
-            page.get_by_role("tab", name="Gestures").click(timeout=60_000)
+            page.get_by_role("tab", name=open_first).click(timeout=60_000)
+            page.get_by_role("tab", name="Gestures").click()
             page.get_by_text("Click to Access Webcam").click()
             page.locator("#gesture-webcam button[aria-label='capture photo']").click()  # starts streaming
             yield page
@@ -127,3 +129,21 @@ def test_browser_pointing_moves_the_page_cursor(server, tmp_path):
         left = float(ring.evaluate("e => parseFloat(e.style.left)"))
         assert 0 < left < 1280
         assert "Pointing_Up" in page.locator("#gesture-status").inner_text()
+
+
+def test_browser_gesture_goes_to_the_arena_when_it_was_opened_last(server, tmp_path):
+    clip = tmp_path / "victory.y4m"
+    write_y4m(clip, [webcam_frame("Victory_1.jpg")] * 20)
+    with streaming_page(server, clip, open_first="Arena") as page:
+        status = page.locator("#gesture-status")
+        assert wait_until(lambda: "send ok" in status.inner_text()), status.inner_text()
+        page.get_by_role("tab", name="Arena").click()
+        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+        assert "answers ·" in page.locator("#arena-timeline").inner_text()
+
+
+def test_gesture_messages_are_routed_to_the_view_in_use():
+    event = {"seq": 3, "actions": [{"kind": "send", "text": "👍"}]}
+    assert message_for(event, "chat", "chat") == "👍" and message_for(event, "chat", "arena") is None
+    assert message_for({"actions": [{"kind": "stop"}]}, "chat", "chat") is None
+    assert message_for(None, "arena", "arena") is None
