@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from modes import analyze, compare, council, debate, roundtable
+from modes import analyze, compare, council, debate, mixture, roundtable
 from modes.events import Event, ModeOptions
 from modes.turns import EngineLookup
 
 MODES = {"compare": compare.run, "council": council.run, "roundtable": roundtable.run, "debate": debate.run,
-         "analyze": analyze.run}
-LEAD_ROLE = {"council": "chairman", "roundtable": "moderator", "debate": "judge", "analyze": "synthesizer"}
+         "analyze": analyze.run, "mixture": mixture.run}
+LEAD_ROLE = {"council": "chairman", "roundtable": "moderator", "debate": "judge", "analyze": "synthesizer",
+             "mixture": "aggregator"}
 
 
 async def run_mode(mode: str, question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:

@@ -27,7 +27,7 @@ class Event:
     mode: str
     stage: str = ""
     member: str = ""
-    role: str = ""  # member | chairman | moderator | judge | synthesizer
+    role: str = ""  # member | chairman | moderator | judge | synthesizer | aggregator
     status: str = ""  # running | done | error
     text: str = ""
     duration_ms: float | None = None
@@ -44,9 +44,9 @@ class ModeOptions(BaseModel):
 
     members: list[str] = Field(min_length=1, max_length=8, description="Model ids taking part")
     lead: str | None = Field(
-        None, description="Chairman (council), moderator (roundtable), judge (debate) or synthesizer "
-        "(analyze); default: the first member (analyze: none, lexical fallback)")
-    rounds: int = Field(2, ge=1, le=6, description="Rounds for roundtable and debate")
+        None, description="Chairman (council), moderator (roundtable), judge (debate), synthesizer "
+        "(analyze) or aggregator (mixture); default: the first member (analyze: none, lexical fallback)")
+    rounds: int = Field(2, ge=1, le=6, description="Rounds (roundtable, debate) or proposer layers (mixture)")
     max_tokens: int = Field(256, ge=1, le=4096, description="Per turn")
     temperature: float = Field(0.7, ge=0, le=2)
     turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")

@@ -27,6 +27,8 @@ MODE_HELP = {
     "roundtable": "Members take turns building on the discussion; the moderator (lead) may end it and sums up.",
     "debate": "Members answer, then revise after seeing the others' answers; the judge (lead) or a vote decides.",
     "analyze": "Independent answers, then consensus and unique points by the synthesizer (lead).",
+    "mixture": "Layers of proposers, each refining the previous layer's answers; the aggregator (lead) writes "
+               "the answer.",
 }
 
 
@@ -174,7 +176,7 @@ class ArenaTab:
                                    elem_id="arena-members")
         with gr.Accordion("Settings", open=False):
             with gr.Row():
-                rounds = gr.Slider(1, 4, value=2, step=1, label="Rounds (roundtable, debate)")
+                rounds = gr.Slider(1, 4, value=2, step=1, label="Rounds (roundtable, debate) / layers (mixture)")
                 max_tokens = gr.Slider(16, 1024, value=192, step=16, label="Max tokens per turn")
                 turn_timeout = gr.Number(120, label="Turn timeout (s)", minimum=1)
                 exclude_self = gr.Checkbox(True, label="Council: ignore self-votes")

@@ -30,7 +30,8 @@ def test_completion_default_max_tokens_is_16_like_openai(server):
 def test_models_list_and_get(server):
     client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
     ids = [m.id for m in client.models.list()]
-    assert ids == [CHAT_MODEL, BASE_MODEL, "compare", "council", "roundtable", "debate", "analyze"]
+    assert ids == [CHAT_MODEL, BASE_MODEL, "compare", "council", "roundtable", "debate", "analyze",
+                   "mixture"]
     model = client.models.retrieve(CHAT_MODEL)
     assert model.id == CHAT_MODEL and model.object == "model"
 

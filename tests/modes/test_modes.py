@@ -50,6 +50,7 @@ def check_sequence(events):
     ("roundtable", ["round 1", "final"]),
     ("debate", ["answers", "round 1", "final"]),
     ("analyze", ["answers", "final"]),
+    ("mixture", ["layer 1", "final"]),
 ])
 def test_each_mode_streams_its_stages_and_a_final_answer(engines, mode, stages):
     options = ModeOptions(members=[CHAT, BASE], rounds=1, max_tokens=40, lead=CHAT)
