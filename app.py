@@ -62,6 +62,7 @@ def build_app(settings: Settings) -> FastAPI:
     if settings.ui:
         import gradio as gr
 
+        from genui.artifact import PAGE_LISTENER
         from gestures.actions import GestureConfig
         from playground import CSS, build_playground
 
@@ -70,7 +71,7 @@ def build_app(settings: Settings) -> FastAPI:
             gestures = GestureConfig.from_json(Path(settings.gesture_config).read_text())
         # Mounted last, at "/": routes added after this would be shadowed by Gradio.
         app = gr.mount_gradio_app(app, build_playground(registry, gestures), path="/", footer_links=["api"],
-                                  css=CSS)
+                                  css=CSS, head=PAGE_LISTENER)
     return app
 
 

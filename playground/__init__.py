@@ -10,6 +10,7 @@ from playground import models_tab
 from playground.arena_tab import CSS as ARENA_CSS
 from playground.arena_tab import ArenaTab
 from playground.chat_tab import ChatTab
+from playground.genui_tab import GenUITab
 from playground.gestures_tab import GesturesTab
 
 CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Blocks constructor
@@ -29,6 +30,8 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
                 ChatTab(registry).build(ids, chat_models[0], gesture_messages, view)
             with gr.Tab("Arena", id="arena") as arena_tab:
                 ArenaTab(registry).build(gesture_messages, view)
+            with gr.Tab("Generated UI", id="genui"):
+                GenUITab(registry).build(chat_models, chat_models[0])
             with gr.Tab("Gestures", id="gestures"):
                 GesturesTab(registry, gestures).build(gesture_messages)
             with gr.Tab("Models", id="models"):

@@ -1,0 +1,122 @@
+"""Asking a model for UI: quick actions, UI specs (and their updates), HTML artifacts.
+
+Structured outputs are requested through JSON schemas, which llama.cpp enforces with grammars, so
+even the 135M model's output parses and validates; a remote model that ignores the schema is caught
+by validation and reported as a `SpecError`, never rendered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jsonschema
+
+from engines.contract import Engine, GenerationRequest, collect
+from genui.spec import LONG, UI_SPEC_SCHEMA, SpecError, repair, validate
+
+QUICK_ACTIONS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"options": {"type": "array", "minItems": 2, "maxItems": 4, "items": {
+        "type": "object",
+        "properties": {"id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,19}$"},
+                       "label": {"type": "string", "maxLength": 40}, "value": {"type": "string", "maxLength": 100}},
+        "required": ["id", "label", "value"], "additionalProperties": False}}},
+    "required": ["options"],
+    "additionalProperties": False,
+}
+
+_SPEC_BODY = {k: v for k, v in UI_SPEC_SCHEMA.items() if k != "$defs"}
+UPDATE_SCHEMA: dict[str, Any] = {
+    "$defs": UI_SPEC_SCHEMA["$defs"],
+    "type": "object",
+    "properties": {"reply": LONG, "spec": {"anyOf": [{"type": "null"}, _SPEC_BODY]}},
+    "required": ["reply", "spec"],
+    "additionalProperties": False,
+}
+
+ACTIONS_PROMPT = """Here is a conversation:
+{conversation}
+
+Suggest 2 to 4 short follow-up messages the user might want to send next, as clickable options.
+Each has an id (lowercase), a short label and the value that is sent when clicked."""
+
+SPEC_PROMPT = """Build a small interactive user interface for this request: {request}
+
+Describe it as JSON: a title and a list of components (markdown, button, textbox, number, slider,
+dropdown, radio, checkbox, table, or a row/column of those). Give inputs lowercase ids. Buttons send
+the current input values back to you."""
+
+EVENT_PROMPT = """You built this interface:
+{spec}
+
+The user pressed "{event}" with these values: {values}
+
+Reply to the user in "reply" (for example a computed result), and set "spec" to an updated
+interface if it should change, or null to keep it."""
+
+HTML_PROMPT = """Write one complete, self-contained HTML document (inline CSS and JavaScript, no external
+files, no network requests) for: {request}
+Reply with the HTML only."""
+
+
+async def _json(engine: Engine, prompt: str, schema: dict, max_tokens: int, temperature: float,
+                seed: int | None) -> Any:
+    done = await collect(engine.stream(GenerationRequest(
+        messages=[{"role": "user", "content": prompt}], json_schema=schema, max_tokens=max_tokens,
+        temperature=temperature, seed=seed)))
+    try:
+        # strict=False: llama.cpp's grammar for length-limited strings lets a raw newline through.
+        return json.loads(done.text, strict=False)
+    except ValueError:
+        hint = " (it ran out of tokens: raise max_tokens)" if done.finish_reason == "length" else ""
+        raise SpecError(f"The model's output is not valid JSON{hint}: {done.text[:120]!r}") from None
+
+
+async def quick_actions(engine: Engine, conversation: list[dict[str, str]], *, max_tokens: int = 400,
+                        temperature: float = 0.7, seed: int | None = None) -> list[dict[str, str]]:
+    text = "\n".join(f"{m['role']}: {m['content']}" for m in conversation[-6:])
+    data = await _json(engine, ACTIONS_PROMPT.format(conversation=text), QUICK_ACTIONS_SCHEMA, max_tokens,
+                       temperature, seed)
+    try:
+        jsonschema.validate(data, QUICK_ACTIONS_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        raise SpecError(f"Quick actions are invalid: {exc.message[:200]}") from None
+    return data["options"]
+
+
+async def ui_spec(engine: Engine, request: str, *, max_tokens: int = 900, temperature: float = 0.7,
+                  seed: int | None = None) -> dict:
+    return validate(repair(await _json(engine, SPEC_PROMPT.format(request=request), UI_SPEC_SCHEMA, max_tokens,
+                                       temperature, seed)))
+
+
+async def ui_event(engine: Engine, spec: dict, event: str, values: dict[str, Any], *, max_tokens: int = 900,
+                   temperature: float = 0.7, seed: int | None = None) -> tuple[str, dict | None]:
+    """The model's answer to a button press: (text reply, updated spec or None)."""
+    prompt = EVENT_PROMPT.format(spec=json.dumps(spec), event=event, values=json.dumps(values))
+    data = await _json(engine, prompt, UPDATE_SCHEMA, max_tokens, temperature, seed)
+    if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
+        raise SpecError("The model's answer to the event has no text reply.")
+    return data["reply"], validate(repair(data["spec"])) if data.get("spec") is not None else None
+
+
+async def html_artifact(engine: Engine, request: str, *, max_tokens: int = 1200, temperature: float = 0.7) -> str:
+    done = await collect(engine.stream(GenerationRequest(
+        messages=[{"role": "user", "content": HTML_PROMPT.format(request=request)}], max_tokens=max_tokens,
+        temperature=temperature)))
+    return extract_html(done.text)
+
+
+def extract_html(text: str) -> str:
+    """The HTML document inside a reply (fenced or not); bare text becomes a minimal document."""
+    fenced = re.search(r"```(?:html)?\s*(.*?)```", text, re.DOTALL | re.IGNORECASE)
+    body = fenced.group(1) if fenced else text
+    start = re.search(r"<!doctype html|<html", body, re.IGNORECASE)
+    if start:
+        end = body.lower().rfind("</html>")
+        return body[start.start(): end + 7 if end >= 0 else len(body)].strip()
+    return f"<!doctype html><html><body>{body.strip()}</body></html>"
+
+
