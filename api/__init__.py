@@ -7,7 +7,7 @@ import uuid
 
 from fastapi import Depends, FastAPI
 
-from api import completions, errors, health, models, modes
+from api import completions, errors, health, models, modes, ui
 from api.auth import require_api_key
 from engines.registry import ModelRegistry
 from settings import VERSION, Settings
@@ -25,5 +25,6 @@ def create_api(settings: Settings, registry: ModelRegistry, *, lifespan=None) ->
     app.include_router(completions.router, dependencies=keyed)
     app.include_router(models.router, dependencies=keyed)
     app.include_router(modes.router, dependencies=keyed)
+    app.include_router(ui.router, dependencies=keyed)
     app.include_router(health.router)
     return app

@@ -15,7 +15,10 @@ from typing import Any
 import gradio as gr
 from pydantic import ValidationError
 
+from engines.errors import EngineError
 from engines.registry import ModelRegistry
+from genui import generate
+from genui.spec import SpecError
 from modes import LEAD_ROLE, MODES, run_mode
 from modes.events import Event, ModeOptions
 from playground.gestures_tab import message_for
@@ -43,6 +46,7 @@ class ArenaView:
         self.final_by = ""
         self.error = ""
         self.notes: list[str] = []
+        self.options: list[dict[str, str]] = []  # quick actions under the final answer
 
     def apply(self, event: Event) -> None:
         key = (event.stage, event.member, event.role)
@@ -80,7 +84,10 @@ class ArenaView:
                 metadata["duration"] = step["duration"]
             messages.append({"role": "assistant", "content": step["text"] or "…", "metadata": metadata})
         if self.final:
-            messages.append({"role": "assistant", "content": f"**Final answer** ({self.final_by}):\n\n{self.final}"})
+            final = {"role": "assistant", "content": f"**Final answer** ({self.final_by}):\n\n{self.final}"}
+            if self.options:
+                final["options"] = self.options
+            messages.append(final)
         return messages
 
     def columns(self) -> str:
@@ -133,7 +140,8 @@ class ArenaTab:
             raise gr.Error("Type a question first.")
         return run_mode(mode, question.strip(), options, self.registry.get)
 
-    async def stream(self, mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes):
+    async def stream(self, mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes,
+                     quick_actions=False):
         options = self._options(members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes)
         view, shown_at = ArenaView(), 0.0
         async for event in self._events(mode, question, options):
@@ -142,7 +150,22 @@ class ArenaTab:
             if event.type != "token" or time.monotonic() - shown_at > 0.08:
                 shown_at = time.monotonic()
                 yield view.headline(), view.columns(), view.timeline()
+        if quick_actions and view.final:
+            conversation = [{"role": "user", "content": question}, {"role": "assistant", "content": view.final}]
+            try:
+                suggested = await generate.quick_actions(self.registry.get(options.lead or options.members[0]),
+                                                         conversation)
+                view.options = [{"label": o["label"], "value": o["value"]} for o in suggested]
+            except (SpecError, EngineError) as exc:
+                gr.Warning(f"No quick actions this time: {exc}")
         yield view.headline(), view.columns(), view.timeline()
+
+    async def pick_option(self, mode, _question, members, lead, rounds, max_tokens, turn_timeout,
+                          exclude_self_votes, quick_actions, evt: gr.SelectData):
+        """A quick action under the final answer was clicked: run the arena on its value."""
+        async for update in self.stream(mode, evt.value, members, lead, rounds, max_tokens, turn_timeout,
+                                        exclude_self_votes, quick_actions):
+            yield update
 
     async def reply_to_gesture(self, event: dict | None, view: str, *settings):
         """Runs the arena on the message a gesture produced, when the Arena is the view in use."""
@@ -180,6 +203,7 @@ class ArenaTab:
                 max_tokens = gr.Slider(16, 1024, value=192, step=16, label="Max tokens per turn")
                 turn_timeout = gr.Number(120, label="Turn timeout (s)", minimum=1)
                 exclude_self = gr.Checkbox(True, label="Council: ignore self-votes")
+                quick = gr.Checkbox(False, label="Quick actions under the answer", elem_id="arena-quick-actions")
         with gr.Row():
             question = gr.Textbox(placeholder="Ask the arena a question", show_label=False, scale=6,
                                   elem_id="arena-question")
@@ -191,11 +215,13 @@ class ArenaTab:
 
         mode.change(lambda m: (MODE_HELP[m], gr.update(label=LEAD_ROLE.get(m, "lead").capitalize())),
                     mode, [about, lead], api_visibility="private")
-        inputs = [mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self]
+        inputs = [mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self, quick]
         outputs = [headline, columns, timeline]
         on_run = run.click(self.stream, inputs, outputs, api_name="arena_stream", concurrency_limit=None)
         on_enter = question.submit(self.stream, inputs, outputs, api_visibility="private", concurrency_limit=None)
-        runs = [on_run, on_enter]
+        on_option = timeline.option_select(self.pick_option, inputs, outputs, api_visibility="private",
+                                           concurrency_limit=None)
+        runs = [on_run, on_enter, on_option]
         if gesture_messages is not None and view is not None:
             runs.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, *inputs], outputs,
                                                 api_visibility="private", concurrency_limit=None))

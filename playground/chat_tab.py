@@ -15,6 +15,8 @@ import gradio as gr
 from engines.contract import GenerationRequest, collect
 from engines.errors import EngineError
 from engines.registry import ModelRegistry
+from genui import generate
+from genui.spec import SpecError
 from playground.gestures_tab import message_for
 
 Message = dict[str, Any]
@@ -66,7 +68,8 @@ class ChatTab:
         )
 
     async def stream_reply(self, message: str, history: list[Message], model: str, system_prompt: str,
-                           temperature: float, max_tokens: int) -> AsyncIterator[tuple[list[Message], str]]:
+                           temperature: float, max_tokens: int, quick_actions: bool = False,
+                           ) -> AsyncIterator[tuple[list[Message], str]]:
         message = (message or "").strip()
         if not message:
             raise gr.Error("Type a message first.")
@@ -91,12 +94,37 @@ class ChatTab:
                 yield [*history, *(shown or [dict(answer)])], ""  # copies: later tokens must not edit sent updates
         except EngineError as exc:
             raise gr.Error(exc.message) from None
+        if quick_actions and answer["content"].strip():
+            conversation = [*to_messages(history, ""), {"role": "assistant", "content": answer["content"]}]
+            options = await self._quick_actions(model, conversation)
+            if not options:
+                return
+            answer["options"] = [{"label": o["label"], "value": o["value"]} for o in options]
+            yield [*history, *(dict(m) for m in (thought, answer) if m is not None and m["content"])], ""
 
-    async def retry(self, history, model, system_prompt, temperature, max_tokens):
+    async def _quick_actions(self, model: str, conversation: list[dict[str, str]]) -> list[dict[str, str]]:
+        """Suggested follow-ups; a small model sometimes rambles past the token limit, so try twice."""
+        for attempt in range(2):
+            try:
+                return await generate.quick_actions(self.registry.get(model), conversation)
+            except (SpecError, EngineError) as exc:
+                if attempt:
+                    gr.Warning(f"No quick actions this time: {exc}")
+        return []
+
+    async def pick_option(self, history, model, system_prompt, temperature, max_tokens, quick_actions,
+                          evt: gr.SelectData):
+        """A quick action was clicked: its value is the next user message."""
+        async for update in self.stream_reply(evt.value, history, model, system_prompt, temperature, max_tokens,
+                                              quick_actions):
+            yield update
+
+    async def retry(self, history, model, system_prompt, temperature, max_tokens, quick_actions=False):
         history, last_user = drop_last_answer(history or [])
         if not last_user:
             raise gr.Error("Nothing to retry yet.")
-        async for update in self.stream_reply(last_user, history, model, system_prompt, temperature, max_tokens):
+        async for update in self.stream_reply(last_user, history, model, system_prompt, temperature, max_tokens,
+                                              quick_actions):
             yield update
 
     async def chat(self, message: str, history: list[Message], model: str, system_prompt: str = "",
@@ -114,13 +142,14 @@ class ChatTab:
         return done.text
 
     async def reply_to_gesture(self, event: dict | None, view: str, history, model, system_prompt, temperature,
-                               max_tokens):
+                               max_tokens, quick_actions=False):
         """Sends the message a gesture produced (see playground/gestures_tab.py) when Chat is in use."""
         text = message_for(event, view, "chat")
         if text is None:
             yield gr.skip(), gr.skip()
             return
-        async for update in self.stream_reply(text, history, model, system_prompt, temperature, max_tokens):
+        async for update in self.stream_reply(text, history, model, system_prompt, temperature, max_tokens,
+                                              quick_actions):
             yield update
 
     def build(self, model_ids: list[str], default_model: str, gesture_messages: gr.JSON | None = None,
@@ -131,7 +160,11 @@ class ChatTab:
             model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
             max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1, elem_id="max-tokens")
-        system_prompt = gr.Textbox(label="System prompt", placeholder="You are a helpful assistant.", lines=1)
+        with gr.Row():
+            system_prompt = gr.Textbox(label="System prompt", placeholder="You are a helpful assistant.", lines=1,
+                                       scale=4)
+            quick = gr.Checkbox(False, label="Quick actions", info="Suggest follow-ups to click", scale=1,
+                                elem_id="quick-actions")
         chatbot = gr.Chatbot(label="Chat", height=420, elem_id="chatbot", buttons=["copy", "copy_all"])
         with gr.Row():
             text = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6,
@@ -142,13 +175,15 @@ class ChatTab:
             retry = gr.Button("Retry", size="sm")
             clear = gr.Button("Clear", size="sm")
 
-        settings = [model, system_prompt, temperature, max_tokens]
+        settings = [model, system_prompt, temperature, max_tokens, quick]
         # Generation is bounded by each model's slots and queue, not by Gradio's per-event limit.
         streaming = dict(outputs=[chatbot, text], concurrency_limit=None)
         on_send = send.click(self.stream_reply, [text, chatbot, *settings], api_name="send", **streaming)
         on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
         on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
-        replies = [on_send, on_enter, on_retry]
+        on_option = chatbot.option_select(self.pick_option, [chatbot, *settings], api_visibility="private",
+                                          **streaming)
+        replies = [on_send, on_enter, on_retry, on_option]
         if gesture_messages is not None and view is not None:
             replies.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, chatbot, *settings],
                                                  api_visibility="private", **streaming))

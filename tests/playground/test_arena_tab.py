@@ -54,6 +54,13 @@ def test_gradio_client_gets_clear_errors(gradio):
         gradio.predict("council", "hi", [], "(first member)", 1, 24, 60, True, api_name="/arena")
 
 
+def test_quick_actions_attach_to_the_final_answer():
+    view = ArenaView()
+    view.apply(Event("final", "council", member="a", role="chairman", text="Paris"))
+    view.options = [{"label": "Why?", "value": "Why Paris?"}]
+    assert view.timeline()[-1]["options"] == [{"label": "Why?", "value": "Why Paris?"}]
+
+
 def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
     from playwright.sync_api import sync_playwright
 
@@ -74,6 +81,23 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
             page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
             cards = page.locator("#arena-columns .arena-card")
             assert cards.count() == 2 and "Fastest" in page.locator("#arena-final").inner_text()
+
+            # Quick actions under the final answer run the arena again on the clicked value.
+            page.get_by_text("Settings").click()
+            page.locator("#arena-quick-actions input").check()
+            page.locator("#arena-mode").get_by_text("compare").click()
+            page.locator("#arena-run").click()
+            options = page.locator("#arena-timeline button.option")
+            options.first.wait_for(timeout=120_000)
+            label = options.first.inner_text()
+            options.first.click()
+            page.locator("#arena-timeline button.option").first.wait_for(state="detached", timeout=30_000)
+            page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+            page.locator("#arena-quick-actions input").uncheck()
+            assert label
+            deadline = time.monotonic() + 60
+            while active() and time.monotonic() < deadline:  # the new run's own quick actions may still run
+                time.sleep(0.1)
 
             # A long council, stopped while both members generate.
             page.locator("#arena-mode").get_by_text("council").click()

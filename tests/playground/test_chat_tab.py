@@ -163,3 +163,19 @@ def test_browser_stop_ends_generation_and_frees_the_slot(page, server):
     time.sleep(0.5)
     assert len(bot.inner_text()) == shown  # nothing more arrives after Stop
     assert shown < 2048 * 2
+
+
+def test_browser_quick_action_click_sends_its_value(page):
+    page.locator("#quick-actions input").check()
+    send(page, "What is Python?")
+    options = page.locator("#chatbot button.option")
+    options.first.wait_for(timeout=90_000)
+    assert 2 <= options.count() <= 4
+    users = page.locator("#chatbot .user-row, #chatbot [data-testid='user']")
+    before = users.count()
+    options.first.click()
+    deadline = time.monotonic() + 30
+    while users.count() == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert users.count() > before and users.last.inner_text().strip()  # a new user message: the value
+    page.locator("#quick-actions input").uncheck()
