@@ -76,7 +76,8 @@ async def _json(engine: Engine, prompt: str, schema: dict, max_tokens: int, temp
 
 async def quick_actions(engine: Engine, conversation: list[dict[str, str]], *, max_tokens: int = 400,
                         temperature: float = 0.7, seed: int | None = None) -> list[dict[str, str]]:
-    text = "\n".join(f"{m['role']}: {m['content']}" for m in conversation[-6:])
+    # Only the recent turns, each cut short: suggestions need the gist, and the prompt must fit.
+    text = "\n".join(f"{m['role']}: {m['content'][:600]}" for m in conversation[-6:])
     data = await _json(engine, ACTIONS_PROMPT.format(conversation=text), QUICK_ACTIONS_SCHEMA, max_tokens,
                        temperature, seed)
     try:

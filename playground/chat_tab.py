@@ -173,7 +173,7 @@ class ChatTab:
             stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop-btn")
         with gr.Row():
             retry = gr.Button("Retry", size="sm")
-            clear = gr.Button("Clear", size="sm")
+            clear = gr.Button("Clear", size="sm", elem_id="clear-btn")
 
         settings = [model, system_prompt, temperature, max_tokens, quick]
         # Generation is bounded by each model's slots and queue, not by Gradio's per-event limit.

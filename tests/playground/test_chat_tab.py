@@ -166,6 +166,10 @@ def test_browser_stop_ends_generation_and_frees_the_slot(page, server):
 
 
 def test_browser_quick_action_click_sends_its_value(page):
+    page.locator("#clear-btn").click()  # earlier tests left a long chat
+    max_tokens = page.locator("#max-tokens input[type=number]")
+    max_tokens.fill("128")
+    max_tokens.press("Enter")
     page.locator("#quick-actions input").check()
     send(page, "What is Python?")
     options = page.locator("#chatbot button.option")
