@@ -51,23 +51,21 @@ def lexical_analysis(answers: dict[str, str]) -> tuple[str, dict]:
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("analyze", lookup, options)
     answers: list[Answer] = []
-    yield runner.event("stage_start", stage="answers")
-    async for event in runner.run([Turn(m, "member", "answers", ask(question)) for m in options.members], answers):
+    async for event in runner.stage("answers", [Turn(m, "member", "answers", ask(question))
+                                                for m in options.members], answers):
         yield event
     ok = {a.turn.member: a.text.strip() for a in answers if a.ok}
     yield runner.event("stage_done", stage="answers", data={"answered": len(ok)})
     if not ok:
-        yield runner.event("error", text="Every member failed to answer: " + "; ".join(
-            f"{a.turn.member}: {a.error}" for a in answers))
+        yield runner.all_failed(answers)
         return
     if options.lead is None:
         text, data = lexical_analysis(ok)
         yield runner.event("final", text=text, data=data)
         return
     synthesis: list[Answer] = []
-    yield runner.event("stage_start", stage="final")
     prompt = SYNTHESIS_PROMPT.format(question=question, answers="\n\n".join(f"[{m}] {t}" for m, t in ok.items()))
-    async for event in runner.run([Turn(options.lead, "synthesizer", "final", ask(prompt))], synthesis):
+    async for event in runner.stage("final", [Turn(options.lead, "synthesizer", "final", ask(prompt))], synthesis):
         yield event
     if synthesis[0].ok:
         yield runner.event("final", member=options.lead, role="synthesizer", text=synthesis[0].text.strip(),

@@ -11,14 +11,13 @@ from modes.turns import Answer, EngineLookup, Turn, TurnRunner, ask
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("compare", lookup, options)
     answers: list[Answer] = []
-    yield runner.event("stage_start", stage="answers")
-    async for event in runner.run([Turn(m, "member", "answers", ask(question)) for m in options.members], answers):
+    async for event in runner.stage("answers", [Turn(m, "member", "answers", ask(question))
+                                                for m in options.members], answers):
         yield event
     ok = [a for a in answers if a.ok]
     yield runner.event("stage_done", stage="answers", data={"answered": len(ok), "failed": len(answers) - len(ok)})
     if not ok:
-        yield runner.event("error", text="Every member failed: " + "; ".join(
-            f"{a.turn.member}: {a.error}" for a in answers))
+        yield runner.all_failed(answers)
         return
     fastest_first_token = min(ok, key=lambda a: a.stats.get("ttft_ms", float("inf"))).turn.member
     fastest_total = min(ok, key=lambda a: a.duration_ms).turn.member

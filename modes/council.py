@@ -40,14 +40,13 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
     chairman = options.lead or options.members[0]
 
     answers: list[Answer] = []
-    yield runner.event("stage_start", stage="answers")
-    async for event in runner.run([Turn(m, "member", "answers", ask(question)) for m in options.members], answers):
+    async for event in runner.stage("answers", [Turn(m, "member", "answers", ask(question))
+                                                for m in options.members], answers):
         yield event
     ok = [a for a in answers if a.ok]
     yield runner.event("stage_done", stage="answers", data={"answered": len(ok)})
     if not ok:
-        yield runner.event("error", text="Every member failed to answer: " + "; ".join(
-            f"{a.turn.member}: {a.error}" for a in answers))
+        yield runner.all_failed(answers)
         return
 
     label_of = {a.turn.member: letter for a, letter in zip(ok, string.ascii_uppercase, strict=False)}
@@ -55,12 +54,11 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
     rankings: dict[str, list[str]] = {}
     if len(ok) > 1:
         reviews: list[Answer] = []
-        yield runner.event("stage_start", stage="rankings")
         prompt = RANK_PROMPT.format(question=question, responses=anonymous)
         labels = list(label_of.values())
         schema = ranking_schema(labels)
         turns = [Turn(a.turn.member, "member", "rankings", ask(prompt), schema) for a in ok]
-        async for event in runner.run(turns, reviews):
+        async for event in runner.stage("rankings", turns, reviews):
             yield event
         rankings = {r.turn.member: read_ranking(r.text, labels) for r in reviews if r.ok}
     table = aggregate(rankings, label_of, options.exclude_self_votes)
@@ -70,9 +68,8 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
     ranking_text = ", ".join(f"{row['member']} (Response {row['label']})" for row in table)
     named = "\n\n".join(f"{a.turn.member} (Response {label_of[a.turn.member]}):\n{a.text.strip()}" for a in ok)
     final: list[Answer] = []
-    yield runner.event("stage_start", stage="final")
     prompt = CHAIR_PROMPT.format(question=question, responses=named, ranking=ranking_text)
-    async for event in runner.run([Turn(chairman, "chairman", "final", ask(prompt))], final):
+    async for event in runner.stage("final", [Turn(chairman, "chairman", "final", ask(prompt))], final):
         yield event
     if final[0].ok:
         yield runner.event("final", member=chairman, role="chairman", text=final[0].text.strip(),

@@ -51,14 +51,12 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
                                               others=others or "(none)")
                 turns.append(Turn(member, "member", stage, ask(prompt)))
         answers: list[Answer] = []
-        yield runner.event("stage_start", stage=stage)
-        async for event in runner.run(turns, answers):
+        async for event in runner.stage(stage, turns, answers):
             yield event
         latest.update({a.turn.member: a for a in answers if a.ok})  # a failed revision keeps the last answer
         yield runner.event("stage_done", stage=stage, data={"answered": sum(a.ok for a in answers)})
         if not latest:
-            yield runner.event("error", text="Every member failed to answer: " + "; ".join(
-                f"{a.turn.member}: {a.error}" for a in answers))
+            yield runner.all_failed(answers)
             return
     finals = {m: a.text.strip() for m, a in latest.items()}
     if all(len(text.split()) <= SHORT_WORDS for text in finals.values()):
@@ -69,9 +67,8 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
                                                       "answers": finals, "agreement": count / len(finals)})
         return
     verdict: list[Answer] = []
-    yield runner.event("stage_start", stage="final")
     prompt = JUDGE_PROMPT.format(question=question, answers="\n\n".join(f"- {t}" for t in finals.values()))
-    async for event in runner.run([Turn(judge, "judge", "final", ask(prompt))], verdict):
+    async for event in runner.stage("final", [Turn(judge, "judge", "final", ask(prompt))], verdict):
         yield event
     if verdict[0].ok:
         yield runner.event("final", member=judge, role="judge", text=verdict[0].text.strip(),

@@ -35,21 +35,19 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
         stage = f"layer {layer}"
         prompt = question if not previous else REFINE_PROMPT.format(question=question, responses=numbered(previous))
         answers: list[Answer] = []
-        yield runner.event("stage_start", stage=stage)
-        async for event in runner.run([Turn(m, "member", stage, ask(prompt)) for m in options.members], answers):
+        async for event in runner.stage(stage, [Turn(m, "member", stage, ask(prompt)) for m in options.members],
+                                        answers):
             yield event
         ok = [a for a in answers if a.ok]
         yield runner.event("stage_done", stage=stage, data={"answered": len(ok)})
         if ok:
             previous = ok  # a layer where everyone failed keeps the last good one
         elif not previous:
-            yield runner.event("error", text="Every member failed to answer: " + "; ".join(
-                f"{a.turn.member}: {a.error}" for a in answers))
+            yield runner.all_failed(answers)
             return
     final: list[Answer] = []
-    yield runner.event("stage_start", stage="final")
     prompt = AGGREGATE_PROMPT.format(question=question, responses=numbered(previous))
-    async for event in runner.run([Turn(aggregator, "aggregator", "final", ask(prompt))], final):
+    async for event in runner.stage("final", [Turn(aggregator, "aggregator", "final", ask(prompt))], final):
         yield event
     if final[0].ok:
         yield runner.event("final", member=aggregator, role="aggregator", text=final[0].text.strip(),

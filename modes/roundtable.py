@@ -61,13 +61,11 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
         if converged:
             break
     if not any(a.ok for a in said):
-        yield runner.event("error", text="No member managed a turn: " + "; ".join(
-            f"{a.turn.member}: {a.error}" for a in said))
+        yield runner.all_failed(said, "No member managed a turn")
         return
     final: list[Answer] = []
-    yield runner.event("stage_start", stage="final")
     prompt = SYNTHESIS_PROMPT.format(question=question, transcript=transcript(said))
-    async for event in runner.run([Turn(moderator, "moderator", "final", ask(prompt))], final):
+    async for event in runner.stage("final", [Turn(moderator, "moderator", "final", ask(prompt))], final):
         yield event
     turns = sum(1 for a in said if a.ok)
     if final[0].ok:

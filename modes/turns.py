@@ -51,6 +51,15 @@ class TurnRunner:
     def event(self, type: str, **fields) -> Event:
         return Event(type, self.mode, **fields)
 
+    async def stage(self, stage: str, turns: list[Turn], answers: list[Answer]) -> AsyncIterator[Event]:
+        """`stage_start`, then the turns' events (see `run`)."""
+        yield self.event("stage_start", stage=stage)
+        async for event in self.run(turns, answers):
+            yield event
+
+    def all_failed(self, answers: list[Answer], what: str = "Every member failed to answer") -> Event:
+        return self.event("error", text=f"{what}: " + "; ".join(f"{a.turn.member}: {a.error}" for a in answers))
+
     async def run(self, turns: list[Turn], answers: list[Answer]) -> AsyncIterator[Event]:
         """Streams the events of `turns` run in parallel; fills `answers` (in the order of `turns`)."""
         queue: asyncio.Queue[Any] = asyncio.Queue()
