@@ -75,16 +75,23 @@ async def _json(engine: Engine, prompt: str, schema: dict, max_tokens: int, temp
 
 
 async def quick_actions(engine: Engine, conversation: list[dict[str, str]], *, max_tokens: int = 400,
-                        temperature: float = 0.7, seed: int | None = None) -> list[dict[str, str]]:
+                        temperature: float = 0.7, seed: int | None = None, attempts: int = 2) -> list[dict[str, str]]:
+    """2-4 suggested follow-ups. A small model sometimes rambles past the token limit, so a failed
+    attempt is retried (with another seed) before giving up with a SpecError."""
     # Only the recent turns, each cut short: suggestions need the gist, and the prompt must fit.
     text = "\n".join(f"{m['role']}: {m['content'][:600]}" for m in conversation[-6:])
-    data = await _json(engine, ACTIONS_PROMPT.format(conversation=text), QUICK_ACTIONS_SCHEMA, max_tokens,
-                       temperature, seed)
-    try:
-        jsonschema.validate(data, QUICK_ACTIONS_SCHEMA)
-    except jsonschema.ValidationError as exc:
-        raise SpecError(f"Quick actions are invalid: {exc.message[:200]}") from None
-    return data["options"]
+    error = SpecError("attempts must be at least 1")
+    for attempt in range(attempts):
+        try:
+            data = await _json(engine, ACTIONS_PROMPT.format(conversation=text), QUICK_ACTIONS_SCHEMA, max_tokens,
+                               temperature, None if seed is None else seed + attempt)
+            jsonschema.validate(data, QUICK_ACTIONS_SCHEMA)
+            return data["options"]
+        except jsonschema.ValidationError as exc:
+            error = SpecError(f"Quick actions are invalid: {exc.message[:200]}")
+        except SpecError as exc:
+            error = exc
+    raise error
 
 
 async def ui_spec(engine: Engine, request: str, *, max_tokens: int = 900, temperature: float = 0.7,

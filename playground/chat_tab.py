@@ -103,14 +103,11 @@ class ChatTab:
             yield [*history, *(dict(m) for m in (thought, answer) if m is not None and m["content"])], ""
 
     async def _quick_actions(self, model: str, conversation: list[dict[str, str]]) -> list[dict[str, str]]:
-        """Suggested follow-ups; a small model sometimes rambles past the token limit, so try twice."""
-        for attempt in range(2):
-            try:
-                return await generate.quick_actions(self.registry.get(model), conversation)
-            except (SpecError, EngineError) as exc:
-                if attempt:
-                    gr.Warning(f"No quick actions this time: {exc}")
-        return []
+        try:
+            return await generate.quick_actions(self.registry.get(model), conversation)
+        except (SpecError, EngineError) as exc:
+            gr.Warning(f"No quick actions this time: {exc}")
+            return []
 
     async def pick_option(self, history, model, system_prompt, temperature, max_tokens, quick_actions,
                           evt: gr.SelectData):
