@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+import fleet.config
 from api import create_api
 from engines import catalog
 from engines.catalog import ModelSpec
@@ -19,6 +20,9 @@ from engines.errors import EngineError
 from engines.local import LocalEngine
 from engines.model_files import resolve_path, spec_for, with_overrides
 from engines.registry import ModelRegistry
+from fleet.config import FleetConfig, FleetError
+from fleet.hub import Hub
+from fleet.link import HubLink
 from settings import Settings, parse_args
 
 log = logging.getLogger("playground")
@@ -37,11 +41,24 @@ def hosted_specs(settings: Settings) -> list[ModelSpec]:
     return specs
 
 
+def fleet_config(settings: Settings) -> FleetConfig:
+    """The fleet file (if any) plus serverless-llm's environment conventions."""
+    configs = [fleet.config.from_environment(os.environ)]
+    if settings.fleet:
+        configs.insert(0, fleet.config.load(settings.fleet))
+    return fleet.config.merge(*configs)
+
+
 def build_app(settings: Settings) -> FastAPI:
     registry = ModelRegistry()
+    config = fleet_config(settings)
+    if settings.fleet and "models" not in settings.model_fields_set:  # the fleet file says what runs here
+        settings = settings.model_copy(update={"models": config.local_models()})
     specs = hosted_specs(settings)
     for spec in specs:
         registry.add(spec)
+    hub = Hub(registry, heartbeat_timeout=settings.heartbeat_timeout, probe_interval=settings.probe_interval)
+    hub.add_configured(config, source="fleet")
 
     def local_engine(spec: ModelSpec) -> LocalEngine:
         path = resolve_path(spec, cache_dir=settings.hf_cache)  # may download, with a progress bar
@@ -53,12 +70,22 @@ def build_app(settings: Settings) -> FastAPI:
             for spec in specs:
                 await registry.load(spec, lambda spec=spec: local_engine(spec))
 
-        loading = asyncio.create_task(load_all())
+        tasks = [asyncio.create_task(load_all()), asyncio.create_task(hub.run())]
+        if link is not None:
+            tasks.append(asyncio.create_task(link.run()))
         yield
-        loading.cancel()
+        for task in tasks:
+            task.cancel()
+        if link is not None:
+            await link.leave()  # after uvicorn let the requests in flight finish
         await registry.aclose()
 
-    app = create_api(settings, registry, lifespan=lifespan)
+    app = create_api(settings, registry, fleet=hub, lifespan=lifespan)
+    link = None
+    if settings.hub:
+        link = HubLink(settings.hub, settings.public_url, app.state.instance_id, registry, token=settings.hub_token,
+                       api_key=settings.api_keys[0] if settings.api_keys else None)
+    app.state.link = link
     if settings.ui:
         import gradio as gr
 
@@ -81,18 +108,44 @@ def main(argv: list[str] | None = None) -> int:
         print(catalog.format_table())
         return 0
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per heartbeat and probe is noise
     try:
         app = build_app(settings)
     except EngineError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except FleetError as exc:
+        print(f"error: fleet: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:  # e.g. an unreadable or invalid --gesture-config
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log.info("serving %s on http://%s:%d (API at /v1, UI at /)", ", ".join(settings.models),
+    log.info("serving %s on http://%s:%d (API at /v1, UI at /)", ", ".join(app.state.registry.ids) or "no models",
              settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    DrainingServer(config, app).run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """On the first SIGTERM/SIGINT: report draining (the hub stops routing here), then let uvicorn
+    stop accepting connections and finish the requests in flight; the lifespan then deregisters."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI):
+        super().__init__(config)
+        self.app_state = app.state
+        self._draining = False
+
+    def handle_exit(self, sig, frame) -> None:
+        if self._draining or self.app_state.link is None:
+            return super().handle_exit(sig, frame)
+        self._draining = True
+        self.app_state.draining = True
+        asyncio.get_event_loop().call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain(sig, frame)))
+
+    async def _drain(self, sig, frame) -> None:
+        await self.app_state.link.drain()
+        super().handle_exit(sig, frame)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from engines.catalog import DEFAULT_MODEL
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=0, le=65535, description="Port for the API and the UI")
     models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [DEFAULT_MODEL],
-        description="Catalog ids or .gguf paths to host (comma-separated in the env var)",
+        description="Catalog ids or .gguf paths to host (comma-separated in the env var; 'none' for a pure hub)",
     )
     threads: int | None = Field(
         None, ge=1, description="Threads per model (default: catalog value, at most the CPU count)")
@@ -31,7 +31,20 @@ class Settings(BaseSettings):
     max_concurrent: int | None = Field(None, ge=1, description="Slots per model: generations at once")
     max_queue: int = Field(16, ge=0, description="Requests allowed to wait for a slot; more get 429")
     queue_timeout: float = Field(60.0, gt=0, description="Seconds a request may wait for a slot; then 503")
-    api_key: str | None = Field(None, description="If set, /v1 routes need 'Authorization: Bearer <key>'")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Client keys: if any, /v1 routes need 'Authorization: Bearer <key>' "
+        "(repeat the flag or comma-separate for several)")
+    rate_limit: int = Field(
+        0, ge=0, description="Requests per minute per client key (per address without keys); 0: off")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted on /v1 and /hub")
+    fleet: str | None = Field(None, description="Fleet file (YAML or TOML) listing models and their instances")
+    hub_token: str | None = Field(
+        None, description="Shared registration token: a hub accepts instances that send it; an instance sends it")
+    hub: str | None = Field(None, description="Hub URL to register this instance with (needs --public-url)")
+    public_url: str | None = Field(None, description="URL at which the hub reaches this instance")
+    heartbeat_timeout: float = Field(
+        15.0, gt=0, description="Hub: seconds without a heartbeat before an instance is gone")
+    probe_interval: float = Field(5.0, gt=0, description="Hub: seconds between health probes of remote instances")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ui: bool = Field(True, description="Mount the Gradio playground at /")
     instance_id: str | None = Field(None, description="Name shown in /health/details (default: random)")
@@ -39,12 +52,24 @@ class Settings(BaseSettings):
         None, description="JSON file overriding gesture settings, e.g. {\"messages\": {\"Victory\": \"yes\"}}")
     hf_cache: str | None = Field(None, description="huggingface-hub cache folder (default: its own)")
 
-    @field_validator("models", mode="before")
+    @model_validator(mode="after")
+    def _reachable_for_the_hub(self):
+        if self.hub and not self.public_url:
+            if self.host in ("0.0.0.0", "::"):
+                raise ValueError("--hub needs --public-url: the address at which the hub can reach this instance")
+            self.public_url = f"http://{self.host}:{self.port}"
+        for name in ("hub", "public_url"):
+            value = getattr(self, name)
+            if value and not value.startswith(("http://", "https://")):
+                raise ValueError(f"--{name.replace('_', '-')} must start with http:// or https://, got {value!r}")
+        return self
+
+    @field_validator("models", "api_keys", mode="before")
     @classmethod
-    def _split_models(cls, value):
+    def _split_list(cls, value):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",")]
-        return [v for v in value if v]
+        return [v for v in value if v and v.lower() != "none"]  # `--model none`: host nothing (a pure hub)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namespace]:
@@ -57,13 +82,21 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namesp
         help_text = f"{field.description} [env PLAYGROUND_{name.upper()}]"
         if name == "models":
             parser.add_argument("--model", "--models", dest=name, action="append", help=help_text)
+        elif name == "api_keys":
+            parser.add_argument("--api-key", "--api-keys", dest=name, action="append", help=help_text)
         elif name == "ui":
             parser.add_argument("--no-ui", dest="ui", action="store_const", const=False, help="serve the API only")
         else:
-            kind = float if name == "queue_timeout" else int if field.annotation in (int, int | None) else str
+            kind = float if field.annotation is float else int if field.annotation in (int, int | None) else str
             parser.add_argument(flag, dest=name, type=kind, help=help_text)
     args = parser.parse_args(argv)
     given = {k: v for k, v in vars(args).items() if k in Settings.model_fields and v is not None}
-    if "models" in given:  # `--model a,b --model c` both work
-        given["models"] = [part.strip() for item in given["models"] for part in item.split(",")]
-    return Settings(**given), args
+    for name in ("models", "api_keys"):  # `--model a,b --model c` both work
+        if name in given:
+            given[name] = [part.strip() for item in given[name] for part in item.split(",")]
+    try:
+        return Settings(**given), args
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        parser.error((f"--{field.replace('_', '-')}: " if field else "") + first["msg"].removeprefix("Value error, "))

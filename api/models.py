@@ -7,20 +7,21 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.modes import mode_models
-from engines.registry import Entry
+from engines.pool import Pool
 
 router = APIRouter()
 
 
-def describe(entry: Entry) -> dict[str, Any]:
-    spec = entry.spec
+def describe(pool: Pool) -> dict[str, Any]:
+    spec = pool.spec
     return {
         "id": spec.id,
         "object": "model",
-        "created": entry.created,
-        "owned_by": "local",
+        "created": pool.created,
+        "owned_by": "local" if pool.local is not None else "remote",
         "name": spec.name,
-        "state": entry.state,
+        "state": pool.state,
+        "instances": len(pool.instances),
         "context_length": spec.n_ctx,
         "chat": spec.chat,
     }

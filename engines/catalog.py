@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Category = Literal["embedded", "small", "medium", "reasoning"]
+Category = Literal["embedded", "small", "medium", "reasoning", "remote"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,15 @@ CATALOG: tuple[ModelSpec, ...] = (
 )
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+
+# serverless-llm's service names: its `{NAME}_API_URL` variables and `https://{name}.{BASE_DOMAIN}`.
+SERVICE_NAMES = {
+    "qwen3-4b": "qwen", "phi-4-mini": "phi", "functiongemma-270m-it": "functiongemma", "smollm3-3b": "smollm3",
+    "lfm2.5-1.2b-instruct": "lfm2", "dasd-4b-thinking": "dasd", "agentcpm-explore-4b": "agentcpm",
+    "gemma-3-12b-it": "gemma", "llama-3.2-3b": "llama", "mistral-7b-instruct-v0.3": "mistral",
+    "rnj-1-instruct": "rnj", "deepseek-r1-distill-qwen-1.5b": "r1qwen", "nanbeige4-3b-thinking": "nanbeige",
+    "glm-4.7-flash": "glm", "gpt-oss-20b": "gptoss",
+}
 
 
 def find(model_id: str) -> ModelSpec | None:

@@ -47,6 +47,12 @@ class Unavailable(EngineError):
     code = "unavailable"
 
 
+class Unreachable(Unavailable):
+    """A remote instance did not answer at all (refused connection, DNS, connect timeout)."""
+
+    code = "upstream_unreachable"
+
+
 class ModelFileMissing(Unavailable):
     """A hub model is neither cached nor downloadable (offline, gated, or wrong repo/file)."""
 

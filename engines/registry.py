@@ -1,81 +1,116 @@
-"""The models this app serves, by id, with their loading state.
+"""The models this app serves, by id: one `Pool` per model, holding its local and remote instances.
 
-Models load in the background so the server answers at once (`/health` says 503 until ready).
+Local models load in the background so the server answers at once (`/health` says 503 until they
+are ready). Remote instances come from the fleet file, the environment, or register at run time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from engines import catalog
 from engines.catalog import ModelSpec
 from engines.contract import Engine
 from engines.errors import Unavailable, UnknownModel
+from engines.pool import Instance, Observer, Pool
 
 log = logging.getLogger(__name__)
 
+LOCAL = "local"  # the name of this process's own instance in every pool
 
-@dataclass
-class Entry:
-    spec: ModelSpec
-    state: str = "loading"  # loading | ready | failed
-    error: str = ""
-    engine: Engine | None = None
-    created: int = 0  # unix time the model became ready
+
+def remote_spec(model_id: str, *, name: str | None = None, n_ctx: int = 0, chat: bool = True) -> ModelSpec:
+    """The catalog entry when the id is known, otherwise a minimal description of a remote-only model."""
+    known = catalog.find(model_id)
+    if known is not None:
+        return known
+    return ModelSpec(id=model_id, name=name or model_id, description="Served by remote instances",
+                     category="remote", rank=99, params="?", quant="?", size_gb=0.0, n_ctx=n_ctx, chat=chat)
 
 
 class ModelRegistry:
-    def __init__(self):
-        self._entries: dict[str, Entry] = {}
+    def __init__(self, observer: Observer | None = None):
+        self._pools: dict[str, Pool] = {}
+        self.observer = observer
 
-    def add(self, spec: ModelSpec, engine: Engine | None = None) -> Entry:
-        entry = Entry(spec=spec, engine=engine, state="ready" if engine else "loading", created=int(time.time()))
-        self._entries[spec.id] = entry
-        return entry
+    def set_observer(self, observer: Observer) -> None:
+        self.observer = observer
+        for pool in self._pools.values():
+            pool.observer = observer
+
+    def pool(self, spec: ModelSpec) -> Pool:
+        """The pool for this model, created empty on first use."""
+        if spec.id not in self._pools:
+            self._pools[spec.id] = Pool(spec, self.observer)
+        return self._pools[spec.id]
+
+    def add(self, spec: ModelSpec, engine: Engine | None = None) -> Pool:
+        """Hosts `spec` in this process: ready with `engine`, or loading until `load` builds it."""
+        pool = self.pool(spec)
+        pool.add(Instance(LOCAL, engine, kind="local", source="local", max_concurrent=spec.max_concurrent,
+                          state="healthy" if engine else "loading"))
+        return pool
+
+    def add_remote(self, model_id: str, name: str, engine: Engine, *, source: str, max_concurrent: int = 2,
+                   spec: ModelSpec | None = None) -> Instance:
+        pool = self.pool(spec or remote_spec(model_id))
+        return pool.add(Instance(name, engine, kind="remote", source=source, max_concurrent=max_concurrent))
+
+    def discard_if_empty(self, model_id: str) -> None:
+        """Forgets a model whose last instance left (it came only from registrations)."""
+        pool = self._pools.get(model_id)
+        if pool is not None and not pool.instances:
+            del self._pools[model_id]
 
     async def load(self, spec: ModelSpec, build: Callable[[], Engine]) -> None:
-        """Builds the engine on a worker thread; a failure is recorded, never raised."""
-        entry = self._entries.get(spec.id) or self.add(spec)
+        """Builds the local engine on a worker thread; a failure is recorded, never raised."""
+        pool = self._pools.get(spec.id) or self.add(spec)
+        instance = pool.instances[LOCAL]
         try:
-            entry.engine = await asyncio.to_thread(build)
-            entry.state, entry.created = "ready", int(time.time())
+            instance.engine = await asyncio.to_thread(build)
+            instance.state = "healthy"
             log.info("model %s ready", spec.id)
         except Exception as exc:
-            entry.state, entry.error = "failed", str(exc)
+            instance.state, instance.error = "failed", str(exc)
             log.error("model %s failed to load: %s", spec.id, exc)
 
     @property
     def ids(self) -> list[str]:
-        return list(self._entries)
+        return list(self._pools)
 
-    def entries(self) -> list[Entry]:
-        return list(self._entries.values())
+    def entries(self) -> list[Pool]:
+        return list(self._pools.values())
+
+    @property
+    def local_state(self) -> str:
+        """loading / failed while any locally hosted model is; else ready."""
+        states = {p.local.state for p in self._pools.values() if p.local is not None}
+        return "loading" if "loading" in states else "failed" if "failed" in states else "ready"
 
     @property
     def ready(self) -> bool:
-        return bool(self._entries) and all(e.state == "ready" for e in self._entries.values())
+        """Nothing hosted here is loading or failed (a hub with no models yet is ready too)."""
+        return self.local_state == "ready"
 
-    def entry(self, model_id: str) -> Entry:
-        entry = self._entries.get(model_id)
-        if entry is None:
+    def entry(self, model_id: str) -> Pool:
+        pool = self._pools.get(model_id)
+        if pool is None:
             raise UnknownModel(
                 f"The model '{model_id}' does not exist here. Available models: "
-                f"{', '.join(self._entries) or 'none'}."
+                f"{', '.join(self._pools) or 'none'}."
             )
-        return entry
+        return pool
 
     def get(self, model_id: str) -> Engine:
-        entry = self.entry(model_id)
-        if entry.state == "loading":
+        pool = self.entry(model_id)
+        if pool.state == "loading":
             raise Unavailable(f"Model '{model_id}' is still loading; retry in a few seconds.")
-        if entry.engine is None:
-            raise Unavailable(f"Model '{model_id}' failed to load: {entry.error}")
-        return entry.engine
+        if pool.state == "failed":
+            raise Unavailable(f"Model '{model_id}' failed to load: {pool.local.error if pool.local else pool.error}")
+        return pool
 
     async def aclose(self) -> None:
-        for entry in self._entries.values():
-            if entry.engine is not None:
-                await entry.engine.aclose()
+        for pool in self._pools.values():
+            await pool.aclose()

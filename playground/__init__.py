@@ -8,7 +8,7 @@ from engines.registry import ModelRegistry
 from gestures.actions import GestureConfig
 from playground import models_tab
 from playground.arena_tab import CSS as ARENA_CSS
-from playground.arena_tab import ArenaTab
+from playground.arena_tab import DEFAULT_LEAD, ArenaTab
 from playground.chat_tab import ChatTab
 from playground.genui_tab import GenUITab
 from playground.gestures_tab import GesturesTab
@@ -16,9 +16,15 @@ from playground.gestures_tab import GesturesTab
 CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Blocks constructor
 
 
-def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
+def model_choices(registry: ModelRegistry) -> tuple[list[str], list[str]]:
+    """(every model id, the chat models — or every model when none is a chat model)."""
     ids = registry.ids
-    chat_models = [e.spec.id for e in registry.entries() if e.spec.chat] or ids
+    return ids, [p.spec.id for p in registry.entries() if p.spec.chat] or ids
+
+
+def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
+    ids, chat_models = model_choices(registry)
+    default = chat_models[0] if chat_models else None
     # Messages made by gestures on the Gestures tab go to the Chat or the Arena, whichever was opened last.
     gesture_messages = gr.JSON(visible="hidden", render=False, elem_id="gesture-messages")
     with gr.Blocks(title="Serverless LLM Playground") as blocks:
@@ -27,15 +33,26 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
         view = gr.State("chat")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat") as chat_tab:
-                ChatTab(registry).build(ids, chat_models[0], gesture_messages, view)
+                chat_model = ChatTab(registry).build(ids, default, gesture_messages, view)
             with gr.Tab("Arena", id="arena") as arena_tab:
-                ArenaTab(registry).build(gesture_messages, view)
+                lead, members = ArenaTab(registry).build(gesture_messages, view)
             with gr.Tab("Generated UI", id="genui"):
-                GenUITab(registry).build(chat_models, chat_models[0])
+                genui_model = GenUITab(registry).build(chat_models, default)
             with gr.Tab("Gestures", id="gestures"):
                 GesturesTab(registry, gestures).build(gesture_messages)
             with gr.Tab("Models", id="models"):
                 models_tab.build(registry)
+        def refresh_models(chat_value, genui_value, lead_value, member_values):
+            """Models that joined the fleet after start appear in the pickers of every new page."""
+            ids, chats = model_choices(registry)
+            keep = lambda value, choices: value if value in choices else (choices[0] if choices else None)  # noqa: E731
+            return (gr.Dropdown(choices=ids, value=keep(chat_value, ids)),
+                    gr.Dropdown(choices=chats, value=keep(genui_value, chats)),
+                    gr.Dropdown(choices=[DEFAULT_LEAD, *ids], value=lead_value),
+                    gr.CheckboxGroup(choices=ids, value=[m for m in member_values or [] if m in ids]))
+
+        pickers = [chat_model, genui_model, lead, members]
+        blocks.load(refresh_models, pickers, pickers, api_visibility="private", show_progress="hidden")
         chat_tab.select(lambda: "chat", outputs=view, api_visibility="private")
         arena_tab.select(lambda: "arena", outputs=view, api_visibility="private")
     return blocks

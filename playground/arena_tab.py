@@ -188,7 +188,8 @@ class ArenaTab:
         return {"final": view.final, "final_by": view.final_by, "error": view.error,
                 "turns": [{"title": s["title"], "text": s["text"]} for s in view.steps]}
 
-    def build(self, gesture_messages: gr.JSON | None = None, view: gr.State | None = None) -> None:
+    def build(self, gesture_messages: gr.JSON | None = None,
+              view: gr.State | None = None) -> tuple[gr.Dropdown, gr.CheckboxGroup]:
         ids = self.registry.ids
         chat_ids = [e.spec.id for e in self.registry.entries() if e.spec.chat] or ids
         with gr.Row():
@@ -227,3 +228,4 @@ class ArenaTab:
                                                 api_visibility="private", concurrency_limit=None))
         stop.click(None, cancels=runs, api_visibility="private")
         gr.api(self.arena, api_name="arena", concurrency_limit=None)
+        return lead, members

@@ -149,12 +149,13 @@ class ChatTab:
                                               quick_actions):
             yield update
 
-    def build(self, model_ids: list[str], default_model: str, gesture_messages: gr.JSON | None = None,
-              view: gr.State | None = None) -> None:
+    def build(self, model_ids: list[str], default_model: str | None, gesture_messages: gr.JSON | None = None,
+              view: gr.State | None = None) -> gr.Dropdown:
         """Lays out the tab; `gesture_messages` (rendered elsewhere) can send messages into this chat
         while `view` (the last of Chat/Arena opened) says "chat"."""
         with gr.Row():
-            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
+            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2,
+                                allow_custom_value=True)  # models may join the fleet after the page was built
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
             max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1, elem_id="max-tokens")
         with gr.Row():
@@ -187,3 +188,4 @@ class ChatTab:
         stop.click(None, cancels=replies, api_visibility="private")
         clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")
         gr.api(self.chat, api_name="chat", concurrency_limit=None)
+        return model

@@ -70,9 +70,10 @@ class GenUITab:
             raise gr.Error(f"Cannot render this spec: {exc}") from None
         return spec, ""
 
-    def build(self, model_ids: list[str], default_model: str) -> None:
+    def build(self, model_ids: list[str], default_model: str | None) -> gr.Dropdown:
         with gr.Row():
-            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2)
+            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2,
+                                allow_custom_value=True)  # models may join the fleet after the page was built
             kind = gr.Radio(["Controls (UI spec)", "HTML page (sandboxed)"], value="Controls (UI spec)",
                             label="Answer with", scale=3)
         with gr.Row():
@@ -121,6 +122,7 @@ class GenUITab:
                      api_visibility="private")
         gr.api(self.generate_ui, api_name="generate_ui", concurrency_limit=None)
         gr.api(self.send_event, api_name="ui_event", concurrency_limit=None)
+        return model
 
 
 def _render_leaf(leaf: dict, inputs: dict, buttons: list) -> None:

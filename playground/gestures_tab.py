@@ -126,7 +126,7 @@ class GesturesTab:
 
     def _generating(self) -> bool:
         """Whether any hosted model is answering (the Chat or the Arena): the open palm then stops."""
-        return any(e.engine.details().get("active", 0) for e in self.registry.entries() if e.engine is not None)
+        return any(pool.active for pool in self.registry.entries())
 
     def stream_frame(self, frame: np.ndarray | None, state: dict | None):
         if frame is None:

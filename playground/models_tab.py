@@ -1,4 +1,4 @@
-"""The Models tab: the catalog, which models this instance hosts, and their live slot usage."""
+"""The Models tab: every instance of every model this app serves or routes to (live), and the catalog."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from engines.registry import ModelRegistry
 
 CATALOG_HEADERS = ["id", "name", "category", "params", "quant", "size (GB)", "context", "slots", "description",
                    "source"]
+FLEET_HEADERS = ["model", "instance", "kind", "state", "active", "queued", "slots", "latency (ms)", "TTFT (ms)",
+                 "tokens/s", "requests", "errors", "note"]
 
 
 def catalog_rows() -> list[list[Any]]:
@@ -21,30 +23,40 @@ def catalog_rows() -> list[list[Any]]:
     ]
 
 
-def live_rows(registry: ModelRegistry) -> list[list[Any]]:
+def fleet_rows(registry: ModelRegistry) -> list[list[Any]]:
     rows = []
-    for entry in registry.entries():
-        details = entry.engine.details() if entry.engine else {}
-        rows.append([
-            entry.spec.id, entry.state if not entry.error else f"failed: {entry.error}",
-            details.get("active", 0), details.get("queued", 0), details.get("max_concurrent", "-"),
-            details.get("n_ctx", entry.spec.n_ctx), details.get("n_threads", entry.spec.n_threads),
-        ])
+    for pool in registry.entries():
+        for instance in pool.instances.values():
+            d = instance.describe()
+            rows.append([
+                pool.model_id, instance.name, instance.kind, instance.state, d["active"], d["queued"],
+                d["max_concurrent"], d["latency_ms"], d["ttft_ms"], d["tokens_per_second"], d["requests"],
+                d["errors"], d.get("url") or d.get("error", ""),
+            ])
     return rows
 
 
-LIVE_HEADERS = ["model", "state", "active", "queued", "slots", "context", "threads"]
+def summary(registry: ModelRegistry) -> str:
+    pools = registry.entries()
+    instances = [i for p in pools for i in p.instances.values()]
+    healthy = sum(i.routable for i in instances)
+    ready = sum(p.state == "ready" for p in pools)
+    return f"**{ready}/{len(pools)} models online** · {healthy}/{len(instances)} instances healthy"
 
 
 def build(registry: ModelRegistry) -> None:
-    gr.Markdown("### Hosted here (live)")
-    live = gr.Dataframe(live_rows(registry), headers=LIVE_HEADERS, interactive=False, elem_id="live-models")
+    gr.Markdown("### Fleet (live)")
+    headline = gr.Markdown(summary(registry), elem_id="fleet-summary")
+    live = gr.Dataframe(fleet_rows(registry), headers=FLEET_HEADERS, interactive=False, elem_id="live-models")
     gr.Markdown("### Catalog — start with `python app.py --model <id>` (hub models download once)")
     gr.Dataframe(catalog_rows(), headers=CATALOG_HEADERS, interactive=False, wrap=True)
     timer = gr.Timer(2.0)
-    timer.tick(lambda: live_rows(registry), outputs=live, api_visibility="private", show_progress="hidden")
+    timer.tick(lambda: (summary(registry), fleet_rows(registry)), outputs=[headline, live],
+               api_visibility="private", show_progress="hidden")
+
     def models() -> list[list[Any]]:
-        """One row per hosted model: id, state, active, queued, slots, context, threads."""
-        return live_rows(registry)
+        """One row per instance: model, instance, kind, state, active, queued, slots, latency, TTFT,
+        tokens/s, requests, errors, note (URL or last error)."""
+        return fleet_rows(registry)
 
     gr.api(models, api_name="models")

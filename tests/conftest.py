@@ -39,8 +39,9 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True) -> Server:
-    port = free_port()
+def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, wait_ready: bool = True,
+                 port: int | None = None) -> Server:
+    port = port or free_port()
     log_path = tmp_path / f"server-{port}.log"
     process = subprocess.Popen(
         [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *args],

@@ -64,6 +64,12 @@ class ThinksThenAnswers:
         yield Chunk(reasoning=" is four.")
         yield Chunk(text="Four.", finish_reason="stop", usage=Usage(3, 4), timings=Timings())
 
+    def details(self):
+        return {}
+
+    async def aclose(self):
+        pass
+
 
 def test_thinking_shows_as_a_collapsible_step_before_the_answer():
     registry = ModelRegistry()

@@ -1,0 +1,51 @@
+"""Refuses request bodies over a size limit with 413 in OpenAI's error shape, before they reach a
+route: by Content-Length when given, else by reading the (chunked) body up to the limit first."""
+
+from __future__ import annotations
+
+import json
+
+from api.errors import error_body
+
+
+class BodySizeLimit:
+    def __init__(self, app, *, max_bytes: int, prefixes: tuple[str, ...] = ("/v1", "/hub")):
+        self.app, self.max_bytes, self.prefixes = app, max_bytes, prefixes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                return await self._refuse(send)
+            return await self.app(scope, receive, send)
+        body = bytearray()
+        while True:  # no length given: buffer up to the limit, then hand the app the whole body
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await self._refuse(send)
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()  # afterwards only the disconnect can come
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send) -> None:
+        body = json.dumps(error_body(
+            f"The request body is larger than the {self.max_bytes} bytes this server accepts; "
+            "send a shorter conversation or raise --max-body-bytes.", "invalid_request_error",
+            "request_too_large")).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

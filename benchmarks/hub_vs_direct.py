@@ -1,0 +1,97 @@
+"""What does the hub cost? One instance called directly vs the same instance through a hub.
+
+In one run: `python app.py` hosting the model (one slot), and a second `python app.py` acting as a
+hub whose fleet file lists that instance. Alternating requests, each streaming /v1/chat/completions
+read with the same lean SSE reader as benchmarks/api_vs_raw.py; prints median decode tokens/s and
+time to first token (TTFT) for both, and their ratios.
+
+    python benchmarks/hub_vs_direct.py [--model smollm2-135m-instruct] [--runs 9] [--max-tokens 256]
+
+Targets (issue 3): hub/direct tokens/s >= 0.97; added TTFT <= 10 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.api_vs_raw import measure_api  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+
+
+def start(*args: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
+    process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--no-ui", "--log-level", "warning",
+                                *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_ready(client: httpx.Client, url: str, model: str) -> None:
+    for _ in range(600):
+        try:
+            models = client.get(url + "/health").json().get("models", {})
+            if models.get(model) == "ready":
+                return
+        except (httpx.TransportError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+
+    instance, direct_url = start("--model", args.model, "--max-concurrent", "1", "--threads", str(args.threads))
+    fleet = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    fleet.write(f"models:\n  {args.model}:\n    instances:\n      - url: {direct_url}/v1\n")
+    fleet.close()
+    hub, hub_url = start("--fleet", fleet.name)
+    try:
+        with httpx.Client(timeout=300) as client:
+            wait_ready(client, direct_url, args.model)
+            wait_ready(client, hub_url, args.model)
+            measure_api(client, direct_url, args.model, -1, 16)  # warm-up: connections, caches
+            measure_api(client, hub_url, args.model, -1, 16)
+            direct, via_hub = [], []
+            for i in range(args.runs):  # alternate so drift in machine load hits both sides alike
+                direct.append(measure_api(client, direct_url, args.model, 100 + 2 * i, args.max_tokens))
+                via_hub.append(measure_api(client, hub_url, args.model, 101 + 2 * i, args.max_tokens))
+    finally:
+        for process in (hub, instance):
+            process.terminate()
+            process.wait(10)
+
+    def median(rows, k):
+        return statistics.median(r[k] for r in rows)
+
+    d_ttft, d_tps = median(direct, 0), median(direct, 1)
+    h_ttft, h_tps = median(via_hub, 0), median(via_hub, 1)
+    pair_ratio = statistics.median(h[1] / d[1] for h, d in zip(via_hub, direct, strict=True))
+    print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'':8}{'TTFT ms':>10}{'decode tok/s':>14}")
+    print(f"{'direct':8}{d_ttft:>10.1f}{d_tps:>14.1f}")
+    print(f"{'hub':8}{h_ttft:>10.1f}{h_tps:>14.1f}")
+    print(f"hub/direct tokens/s: {h_tps / d_tps:.3f}  (median of per-pair ratios {pair_ratio:.3f}; target >= 0.97)")
+    print(f"TTFT added by the hub: {h_ttft - d_ttft:+.1f} ms  (target <= 10 ms)")
+
+
+if __name__ == "__main__":
+    main()

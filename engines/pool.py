@@ -1,0 +1,289 @@
+"""All instances of one model behind one engine: balancing, health, failover.
+
+`Pool.stream` picks the least-busy healthy instance (active + queued against its max_concurrent,
+counting both this process's own requests and what the instance last reported). An error before
+the first token (refused connection, 429, 503, timeout) moves the request to another instance; the
+client never sees it. After the first token nothing is retried — the text already sent cannot be
+taken back — so a failure ends the stream with the error.
+
+An instance that fails `FAILURES_TO_COOL` times within `FAILURE_WINDOW` seconds (or cannot be reached
+at all) cools down: it gets no traffic until a health probe passes again, at the earliest after
+`MIN_COOLDOWN` seconds. Probes are driven from outside (the fleet monitor) through `probe()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from engines.catalog import ModelSpec
+from engines.contract import Chunk, Engine, GenerationRequest
+from engines.errors import EngineError, InvalidRequest, Overloaded, Unavailable, Unreachable
+
+FAILURES_TO_COOL = 3
+FAILURE_WINDOW = 30.0
+MIN_COOLDOWN = 2.0
+GONE_KEEP_SECONDS = 600.0  # a gone instance stays listed (for the dashboards) this long
+
+State = Literal["loading", "healthy", "cooling", "draining", "gone", "failed"]
+
+
+class Observer(Protocol):
+    """Receives one call per attempt on an instance (metrics live outside the engines)."""
+
+    def attempt(self, model: str, instance: str, status: str, *, ttft: float | None = None,
+                latency: float | None = None, tokens: int = 0) -> None: ...
+
+
+class _NoObserver:
+    def attempt(self, *args, **kwargs) -> None:
+        pass
+
+
+@dataclass
+class Instance:
+    """One place that serves the model: a local engine or a remote server."""
+
+    name: str
+    engine: Engine | None
+    kind: Literal["local", "remote"]
+    source: str  # local | fleet | env | registered
+    max_concurrent: int = 2
+    state: State = "healthy"
+    error: str = ""
+    in_flight: int = 0  # this process's requests on it now
+    reported: dict[str, int] = field(default_factory=dict)  # active/queued the instance itself last said
+    failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_TO_COOL))
+    cooling_since: float = 0.0
+    last_seen: float = field(default_factory=time.time)
+    requests: int = 0
+    errors: int = 0
+    latency_ms: float = 0.0  # moving averages of successful requests
+    ttft_ms: float = 0.0
+    tokens_per_second: float = 0.0
+
+    @property
+    def routable(self) -> bool:
+        return self.state == "healthy" and self.engine is not None
+
+    def _load(self) -> dict[str, Any]:
+        """What the instance says about its slots: live for a local engine, last report for a remote one."""
+        return self.engine.details() if self.kind == "local" and self.engine is not None else self.reported
+
+    @property
+    def active(self) -> int:
+        return max(self.in_flight if self.kind == "remote" else 0, self._load().get("active", 0))
+
+    @property
+    def queued(self) -> int:
+        return self._load().get("queued", 0)
+
+    @property
+    def capacity(self) -> int:
+        return self._load().get("max_concurrent") or self.max_concurrent
+
+    @property
+    def busyness(self) -> float:
+        return (self.active + self.queued) / max(self.capacity, 1)
+
+    def fail(self, message: str, *, at_once: bool = False) -> None:
+        now = time.monotonic()
+        self.failures.append(now)
+        self.error = message
+        repeated = len(self.failures) == FAILURES_TO_COOL and now - self.failures[0] <= FAILURE_WINDOW
+        if self.state == "healthy" and (at_once or repeated):
+            self.state, self.cooling_since = "cooling", now
+
+    def succeed(self, ttft_ms: float, latency_ms: float, tokens_per_second: float) -> None:
+        def ewma(old: float, new: float) -> float:
+            return new if old == 0 else 0.8 * old + 0.2 * new
+
+        self.ttft_ms, self.latency_ms = ewma(self.ttft_ms, ttft_ms), ewma(self.latency_ms, latency_ms)
+        if tokens_per_second:
+            self.tokens_per_second = ewma(self.tokens_per_second, tokens_per_second)
+
+    def describe(self) -> dict[str, Any]:
+        out = {
+            "name": self.name, "kind": self.kind, "source": self.source, "state": self.state,
+            "active": self.active, "queued": self.queued,
+            "max_concurrent": self.capacity,
+            "requests": self.requests, "errors": self.errors,
+            "latency_ms": round(self.latency_ms, 1), "ttft_ms": round(self.ttft_ms, 1),
+            "tokens_per_second": round(self.tokens_per_second, 1),
+            "last_seen_seconds_ago": round(time.time() - self.last_seen, 1),
+        }
+        if self.error:
+            out["error"] = self.error
+        if self.engine is not None:
+            out = {**self.engine.details(), **out}
+        return out
+
+
+class Pool:
+    """The engine for one model id: every request goes through here, whichever instance serves it."""
+
+    def __init__(self, spec: ModelSpec, observer: Observer | None = None):
+        self.spec = spec
+        self.model_id = spec.id
+        self.instances: dict[str, Instance] = {}
+        self.observer: Observer = observer or _NoObserver()
+        self._turn = itertools.count()
+        self.created = int(time.time())
+
+    # -- membership --
+
+    def add(self, instance: Instance) -> Instance:
+        self.instances[instance.name] = instance
+        return instance
+
+    def remove(self, name: str) -> Instance | None:
+        return self.instances.pop(name, None)
+
+    @property
+    def local(self) -> Instance | None:
+        return next((i for i in self.instances.values() if i.kind == "local"), None)
+
+    @property
+    def state(self) -> str:
+        """ready if any instance can serve; else loading, failed or unavailable."""
+        states = {i.state for i in self.instances.values()}
+        if any(i.routable for i in self.instances.values()):
+            return "ready"
+        if "loading" in states:
+            return "loading"
+        if states == {"failed"}:
+            return "failed"
+        return "unavailable"
+
+    @property
+    def active(self) -> int:
+        return sum(i.active for i in self.instances.values() if i.state != "gone")
+
+    @property
+    def error(self) -> str:
+        return "; ".join(f"{i.name}: {i.error}" for i in self.instances.values() if i.error and not i.routable)
+
+    # -- routing --
+
+    def pick(self, exclude: set[str] = frozenset()) -> Instance | None:
+        candidates = [i for i in self.instances.values() if i.routable and i.name not in exclude]
+        if not candidates:
+            return None
+        least = min(i.busyness for i in candidates)
+        tied = [i for i in candidates if i.busyness == least]
+        return tied[next(self._turn) % len(tied)]  # round-robin among equals spreads idle load
+
+    def _no_instance(self, last_error: EngineError | None) -> EngineError:
+        if last_error is not None:
+            return last_error
+        if self.state == "loading":
+            return Unavailable(f"Model '{self.model_id}' is still loading; retry in a few seconds.")
+        states = ", ".join(f"{i.name} {i.state}" for i in self.instances.values()) or "none registered"
+        return Unavailable(f"No healthy instance of '{self.model_id}' right now ({states}); retry shortly.")
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        tried: set[str] = set()
+        last_error: EngineError | None = None
+        while (instance := self.pick(tried)) is not None:
+            tried.add(instance.name)
+            instance.in_flight += 1
+            instance.requests += 1
+            started = time.perf_counter()
+            source = instance.engine.stream(request)
+            status, chunk, ttft = "cancelled", None, 0.0
+            try:
+                try:
+                    chunk = await anext(source)
+                except (Overloaded, Unavailable) as exc:  # nothing sent yet: another instance may serve it
+                    status, last_error = exc.code, exc
+                    instance.errors += 1
+                    if not isinstance(exc, Overloaded):  # busy is not broken
+                        instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
+                    continue
+                ttft = time.perf_counter() - started
+                while chunk.finish_reason is None:
+                    yield chunk
+                    chunk = await anext(source)
+                status = "ok"  # before the last yield: the caller may close the stream right after it
+                yield chunk
+            except EngineError as exc:  # a bad request (same everywhere) or a failure after the first token
+                status = exc.code
+                if not isinstance(exc, InvalidRequest):
+                    instance.errors += 1
+                    instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
+                raise
+            except StopAsyncIteration:
+                status = "incomplete"
+                instance.errors += 1
+                raise Unavailable(f"Instance {instance.name} stopped without finishing the answer.") from None
+            finally:
+                instance.in_flight -= 1
+                await source.aclose()
+                self._record(instance, status, started, ttft, chunk)
+            return
+        if not tried:  # nothing was attempted: count it, or it would be invisible in the metrics
+            self.observer.attempt(self.model_id, "none", "no_instance")
+        raise self._no_instance(last_error)
+
+    def _record(self, instance: Instance, status: str, started: float, ttft: float, last: Chunk | None) -> None:
+        if status != "ok" or last is None:
+            self.observer.attempt(self.model_id, instance.name, status)
+            return
+        latency = time.perf_counter() - started
+        instance.succeed(ttft * 1000, latency * 1000, last.timings.tokens_per_second if last.timings else 0.0)
+        self.observer.attempt(self.model_id, instance.name, status, ttft=ttft, latency=latency,
+                              tokens=last.usage.completion_tokens if last.usage else 0)
+
+    # -- health --
+
+    async def probe(self) -> None:
+        """Asks each remote instance whether it can serve (no tokens spent); updates states and load."""
+        for instance in list(self.instances.values()):
+            if instance.state == "gone" and time.time() - instance.last_seen > GONE_KEEP_SECONDS:
+                self.remove(instance.name)
+        await asyncio.gather(*(self._probe(i) for i in self.instances.values() if i.state in ("healthy", "cooling")))
+
+    async def _probe(self, instance: Instance) -> None:
+        cooled = time.monotonic() - instance.cooling_since >= MIN_COOLDOWN
+        probe = getattr(instance.engine, "probe", None)
+        if probe is None:  # a local engine: nothing to ask, the cooldown itself is the pause
+            if instance.state == "cooling" and cooled:
+                instance.state = "healthy"
+            return
+        result = await probe()
+        if result.load:
+            instance.reported = result.load
+        if not result.ok:
+            instance.fail(f"health probe failed: {result.detail}", at_once=True)
+        else:
+            instance.last_seen = time.time()
+            if instance.state == "cooling" and cooled:
+                instance.state, instance.error = "healthy", ""
+                instance.failures.clear()
+
+    def details(self) -> dict[str, Any]:
+        instances = list(self.instances.values())
+        local = self.local
+        out: dict[str, Any] = {
+            **(local.engine.details() if local and local.engine else {}),  # an instance's own figures
+            "state": self.state,
+            "active": self.active,
+            "queued": sum(i.queued for i in instances if i.state != "gone"),
+            "max_concurrent": sum(i.capacity for i in instances if i.routable),
+            "n_ctx": self.spec.n_ctx,
+            "healthy_instances": sum(i.routable for i in instances),
+            "instances": [i.describe() for i in instances],
+        }
+        if self.error:
+            out["error"] = self.error
+        return out
+
+    async def aclose(self) -> None:
+        for instance in self.instances.values():
+            if instance.engine is not None:
+                await instance.engine.aclose()

@@ -1,0 +1,246 @@
+"""A model served by any OpenAI-compatible server: another instance of this app, llama-server, vLLM,
+Ollama, GitHub Models.
+
+Upstream failures become this project's typed errors, so a remote 429 is our `Overloaded`, a remote
+5xx, refused connection or timeout is our `Unavailable` (`Unreachable` when nothing answered at all),
+never a 500 of our own. Three separate limits: connecting, the first token, and the gap between two
+tokens. One `httpx.AsyncClient` per engine keeps connections alive between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from engines.contract import Chunk, GenerationRequest, Timings, Usage
+from engines.errors import (
+    ContextOverflow,
+    EngineError,
+    InvalidRequest,
+    Overloaded,
+    Unavailable,
+    Unreachable,
+)
+
+# Reasoning models on OpenAI-style APIs take max_completion_tokens and refuse a temperature.
+_RESTRICTED = ("o1", "o3", "o4", "gpt-5")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0  # TCP + TLS handshake
+    first_token: float = 120.0  # request sent -> first token (covers the upstream's queue and prompt)
+    idle: float = 60.0  # longest silence between two tokens
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    detail: str = ""
+    load: dict[str, int] | None = None  # active / queued / max_concurrent, where the upstream reports it
+
+
+def upstream_error(status: int, body: bytes, headers: httpx.Headers | dict, where: str) -> EngineError:
+    """The typed error for an upstream HTTP error, keeping its message."""
+    try:
+        error = json.loads(body).get("error") or {}
+        message = error.get("message") if isinstance(error, dict) else str(error)
+    except (ValueError, AttributeError):
+        error, message = {}, None
+    message = f"{where} answered {status}: {message or body[:200].decode(errors='replace') or 'no body'}"
+    code = error.get("code") if isinstance(error, dict) else None
+    if status == 429:
+        try:
+            retry_after = float(headers.get("retry-after") or 1)
+        except ValueError:
+            retry_after = 1.0
+        return Overloaded(message, retry_after=retry_after)
+    if status == 400 and code == "context_length_exceeded":
+        return ContextOverflow(message, param=error.get("param"))
+    if status in (400, 413, 422):
+        return InvalidRequest(message, param=error.get("param") if isinstance(error, dict) else None)
+    return Unavailable(message)  # 401/403/404 (misconfigured instance) and 5xx: another instance may do
+
+
+class RemoteEngine:
+    def __init__(self, model_id: str, base_url: str, *, api_key: str | None = None,
+                 upstream_model: str | None = None, timeouts: Timeouts = Timeouts(),
+                 headers: dict[str, str] | None = None, probe: str = "auto"):
+        self.model_id = model_id
+        self.base_url = base_url.rstrip("/")
+        self.upstream_model = upstream_model or model_id
+        self.timeouts = timeouts
+        self.probe_mode = probe  # auto | health | models | none
+        self._headers = {**(headers or {}), **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
+        # No read timeout here: the first-token and idle limits are enforced per stream, in `stream`.
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=timeouts.connect, pool=timeouts.connect),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            headers=self._headers,
+        )
+
+    @property
+    def root_url(self) -> str:
+        """Where /health lives: the base URL without its trailing /v1."""
+        return self.base_url.removesuffix("/v1")
+
+    def payload(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.upstream_model, "stream": True,
+                                "stream_options": {"include_usage": True}}
+        if request.messages is not None:
+            body["messages"] = request.messages
+        else:
+            body["prompt"] = request.prompt
+        restricted = any(part in self.upstream_model.lower() for part in _RESTRICTED)
+        if request.max_tokens is not None:
+            body["max_completion_tokens" if restricted else "max_tokens"] = request.max_tokens
+        if not restricted:
+            body["temperature"] = request.temperature
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "output", "schema": request.json_schema}}
+        elif request.json_object:
+            body["response_format"] = {"type": "json_object"}
+        if request.ignore_eos:  # an extension (llama-server, this app): only sent when asked for
+            body["ignore_eos"] = True
+        return body
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        chat = request.messages is not None
+        url = self.base_url + ("/chat/completions" if chat else "/completions")
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        deadline = Deadline(loop.time() + self.timeouts.first_token)  # after each token: now + idle
+        first_at, pieces, finish, usage = 0.0, 0, None, None
+        response = None
+        try:
+            async with asyncio.timeout_at(deadline.at):
+                response = await self._client.send(self._client.build_request(
+                    "POST", url, json=self.payload(request), headers={"Accept-Encoding": "identity"}), stream=True)
+                if response.status_code != 200:
+                    raise upstream_error(response.status_code, await response.aread(), response.headers, self.base_url)
+            async for data in _sse_data(response, deadline):
+                event = json.loads(data)
+                if "error" in event:
+                    raise _stream_error(event["error"], self.base_url)
+                if event.get("usage"):
+                    usage = event["usage"]
+                for choice in event.get("choices") or ():
+                    text, reasoning = _piece(choice, chat)
+                    finish = choice.get("finish_reason") or finish
+                    if text or reasoning:
+                        first_at = first_at or time.perf_counter()
+                        pieces += 1
+                        deadline.at = loop.time() + self.timeouts.idle
+                        yield Chunk(text=text, reasoning=reasoning)
+        except TimeoutError:
+            phase, limit_s = ("next", self.timeouts.idle) if first_at else ("first", self.timeouts.first_token)
+            raise Unavailable(f"{self.base_url} sent no {phase} token within {limit_s:g} s.") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise Unreachable(f"{self.base_url} cannot be reached: {exc or type(exc).__name__}") from None
+        except (httpx.TransportError, json.JSONDecodeError) as exc:
+            raise Unavailable(f"The connection to {self.base_url} broke: {exc or type(exc).__name__}") from None
+        finally:
+            if response is not None:
+                await response.aclose()
+        if finish is None:
+            raise Unavailable(f"{self.base_url} ended the stream without finishing the answer.")
+        ended = time.perf_counter()
+        usage = usage or {}
+        completion_tokens = int(usage.get("completion_tokens") or pieces)
+        yield Chunk(
+            finish_reason="length" if finish == "length" else "stop",
+            usage=Usage(int(usage.get("prompt_tokens") or 0), completion_tokens),
+            timings=Timings(ttft_ms=((first_at or ended) - started) * 1000, generation_ms=(ended - started) * 1000,
+                            completion_tokens=completion_tokens),
+        )
+
+    async def probe(self) -> ProbeResult:
+        """A check that spends no tokens: this app's /health/details (with load), else /health, else /models."""
+        if self.probe_mode == "none":
+            return ProbeResult(True, "not probed")
+        try:
+            if self.probe_mode in ("auto", "health"):
+                response = await self._client.get(self.root_url + "/health/details", timeout=5)
+                if response.status_code != 404:
+                    return _health_result(response, self.upstream_model)
+                response = await self._client.get(self.root_url + "/health", timeout=5)
+                if response.status_code != 404 or self.probe_mode == "health":
+                    return ProbeResult(response.status_code == 200, f"/health {response.status_code}")
+            response = await self._client.get(self.base_url + "/models", timeout=5)
+            return ProbeResult(response.status_code == 200, f"/models {response.status_code}")
+        except httpx.HTTPError as exc:
+            return ProbeResult(False, f"{type(exc).__name__}: {exc}")
+
+    def details(self) -> dict[str, Any]:
+        return {"url": self.base_url, "upstream_model": self.upstream_model}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+@dataclass
+class Deadline:
+    at: float  # event-loop time
+
+
+async def _sse_data(response: httpx.Response, deadline: Deadline) -> AsyncIterator[bytes]:
+    """The `data:` payloads of an SSE body, up to [DONE]. Each network read is bounded by `deadline`;
+    the timeout wraps that one await and never a `yield`, since the consumer may resume this
+    generator from another task than the one that started it."""
+    blocks, pending = response.aiter_raw(), b""  # raw: no text-decoding layer per token
+    while True:
+        async with asyncio.timeout_at(deadline.at):
+            block = await anext(blocks, None)
+        if block is None:
+            return
+        *lines, pending = (pending + block).split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    return
+                yield data
+
+
+def _piece(choice: dict[str, Any], chat: bool) -> tuple[str, str]:
+    if not chat:
+        return choice.get("text") or "", ""
+    delta = choice.get("delta") or {}
+    return delta.get("content") or "", delta.get("reasoning_content") or delta.get("reasoning") or ""
+
+
+def _stream_error(error: Any, where: str) -> EngineError:
+    message = error.get("message") if isinstance(error, dict) else str(error)
+    return Unavailable(f"{where} failed during the answer: {message}")
+
+
+def _health_result(response: httpx.Response, model: str) -> ProbeResult:
+    """Reads this app's /health/details: the model must be listed and ready; its load comes along."""
+    if response.status_code != 200:
+        return ProbeResult(False, f"/health/details {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        return ProbeResult(False, "/health/details is not JSON")
+    if body.get("status") == "draining":
+        return ProbeResult(False, "draining")
+    models = body.get("models")
+    if not isinstance(models, dict) or model not in models:  # another server's /health/details
+        return ProbeResult(True, "/health/details 200")
+    entry = models[model]
+    if entry.get("state") not in ("ready", None):
+        return ProbeResult(False, f"model {entry.get('state')}")
+    load = {key: int(entry[key]) for key in ("active", "queued", "max_concurrent") if isinstance(entry.get(key), int)}
+    return ProbeResult(True, "ready", load)

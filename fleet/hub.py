@@ -1,0 +1,163 @@
+"""The hub's side of the fleet: remote instances from configuration or registration, kept honest by
+a monitor that probes health and drops instances whose heartbeats stopped.
+
+Registered instances announce themselves (`register`), heartbeat with their load, announce a drain
+(no new requests; the ones in flight finish) and leave (`deregister`). An instance whose heartbeats
+stop for `heartbeat_timeout` seconds is marked gone and gets no traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.errors import InvalidRequest
+from engines.registry import ModelRegistry, remote_spec
+from engines.remote import RemoteEngine, Timeouts
+from fleet.config import FleetConfig, InstanceConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    """A registered instance: where it is and which models it serves."""
+
+    instance_id: str
+    url: str
+    models: list[str]
+    last_heartbeat: float = field(default_factory=time.monotonic)
+
+
+class Hub:
+    def __init__(self, registry: ModelRegistry, *, heartbeat_timeout: float = 15.0, probe_interval: float = 5.0,
+                 timeouts: Timeouts | None = None):
+        self.registry = registry
+        self.heartbeat_timeout = heartbeat_timeout
+        self.probe_interval = probe_interval
+        self.timeouts = timeouts or Timeouts()
+        self.members: dict[str, Member] = {}
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return max(self.heartbeat_timeout / 3, 0.2)
+
+    # -- configured instances --
+
+    def add_configured(self, config: FleetConfig, *, source: str, env: Mapping[str, str] = os.environ) -> None:
+        for model_id, instance in config.remote_instances():
+            engine = self._engine(model_id, instance, env)
+            pool = self.registry.pool(remote_spec(model_id))
+            name = _unique(instance.display_name(), pool.instances)
+            self.registry.add_remote(model_id, name, engine, source=source, max_concurrent=instance.max_concurrent)
+
+    def _engine(self, model_id: str, instance: InstanceConfig, env: Mapping[str, str]) -> RemoteEngine:
+        key = env.get(instance.api_key_env) if instance.api_key_env else None
+        if instance.api_key_env and not key:
+            log.warning("%s: the env var %s is not set; calling %s without a key",
+                        model_id, instance.api_key_env, instance.url)
+        timeouts = Timeouts(instance.connect_timeout, instance.first_token_timeout, instance.idle_timeout)
+        return RemoteEngine(model_id, instance.url, api_key=key, upstream_model=instance.model, timeouts=timeouts,
+                            headers=instance.headers, probe=instance.probe)
+
+    # -- registration --
+
+    def register(self, instance_id: str, url: str, models: list[dict[str, Any]], *, api_key: str | None = None,
+                 load: dict[str, dict[str, int]] | None = None) -> None:
+        if not models:
+            raise InvalidRequest("Register at least one model.", param="models")
+        self._forget(instance_id)  # a re-registration replaces what was known
+        base = url.rstrip("/").removesuffix("/v1") + "/v1"
+        for model in models:
+            spec = remote_spec(model["id"], name=model.get("name"), n_ctx=model.get("n_ctx") or 0,
+                               chat=model.get("chat", True))
+            engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts)
+            self.registry.add_remote(model["id"], instance_id, engine, source="registered",
+                                     max_concurrent=model.get("max_concurrent") or 2, spec=spec)
+        self.members[instance_id] = Member(instance_id, url, [m["id"] for m in models])
+        self.heartbeat(instance_id, load)
+        log.info("instance %s registered at %s serving %s", instance_id, url, ", ".join(m["id"] for m in models))
+
+    def heartbeat(self, instance_id: str, load: dict[str, dict[str, int]] | None = None,
+                  draining: bool = False) -> bool:
+        """False when the instance is unknown (it should register again)."""
+        member = self.members.get(instance_id)
+        if member is None:
+            return False
+        member.last_heartbeat = time.monotonic()
+        for instance, model_id in self._instances(member):
+            instance.last_seen = time.time()
+            if load and model_id in load:
+                instance.reported = {k: int(v) for k, v in load[model_id].items() if isinstance(v, int)}
+            if draining:
+                instance.state = "draining"
+            elif instance.state == "gone":
+                instance.state = "healthy"
+        return True
+
+    def drain(self, instance_id: str) -> bool:
+        return self.heartbeat(instance_id, draining=True)
+
+    def deregister(self, instance_id: str) -> bool:
+        known = instance_id in self.members
+        self._forget(instance_id)
+        if known:
+            log.info("instance %s left", instance_id)
+        return known
+
+    def _instances(self, member: Member):
+        for model_id in member.models:
+            pool = self.registry.entry(model_id) if model_id in self.registry.ids else None
+            if pool is not None and member.instance_id in pool.instances:
+                yield pool.instances[member.instance_id], model_id
+
+    def _forget(self, instance_id: str) -> None:
+        member = self.members.pop(instance_id, None)
+        if member is None:
+            return
+        for model_id in member.models:
+            instance = self.registry.entry(model_id).remove(instance_id)
+            self.registry.discard_if_empty(model_id)
+            if instance is not None and instance.engine is not None:
+                asyncio.get_running_loop().create_task(_close_later(instance.engine, instance))
+
+    # -- monitor --
+
+    def expire(self) -> None:
+        now = time.monotonic()
+        for member in self.members.values():
+            if now - member.last_heartbeat > self.heartbeat_timeout:
+                for instance, _ in self._instances(member):
+                    if instance.state != "gone":
+                        log.warning("instance %s missed its heartbeats: gone", member.instance_id)
+                        instance.state, instance.error = "gone", "heartbeats stopped"
+
+    async def run(self) -> None:
+        """Forever: expire silent members often, probe every pool every `probe_interval` seconds."""
+        tick = min(1.0, self.probe_interval, self.heartbeat_timeout / 4)
+        next_probe = 0.0
+        while True:
+            self.expire()
+            if time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + self.probe_interval
+                await asyncio.gather(*(pool.probe() for pool in self.registry.entries()), return_exceptions=True)
+            await asyncio.sleep(tick)
+
+
+async def _close_later(engine, instance) -> None:
+    """Closes a removed instance's connections once the requests still running on it are done."""
+    while instance.in_flight:
+        await asyncio.sleep(0.2)
+    await engine.aclose()
+
+
+def _unique(name: str, taken: Mapping[str, Any]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}#{n}", n + 1
+    return candidate

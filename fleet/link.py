@@ -1,0 +1,86 @@
+"""An instance's side of the fleet: register with a hub once the local models are ready, heartbeat
+with the current load, and on shutdown drain (the hub stops sending new requests) and leave."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from engines.registry import ModelRegistry
+
+log = logging.getLogger(__name__)
+
+
+class HubLink:
+    def __init__(self, hub_url: str, public_url: str, instance_id: str, registry: ModelRegistry, *,
+                 token: str | None, api_key: str | None = None):
+        self.hub_url = hub_url.rstrip("/")
+        self.public_url = public_url.rstrip("/")
+        self.instance_id = instance_id
+        self.registry = registry
+        self.api_key = api_key
+        self.interval = 5.0  # until the hub says otherwise
+        self.registered = False
+        self._client = httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    def models(self) -> list[dict[str, Any]]:
+        return [{"id": p.spec.id, "name": p.spec.name, "chat": p.spec.chat, "n_ctx": p.spec.n_ctx,
+                 "max_concurrent": p.local.capacity}
+                for p in self.registry.entries() if p.local is not None and p.local.routable]
+
+    def load(self) -> dict[str, dict[str, int]]:
+        return {p.spec.id: {"active": p.local.active, "queued": p.local.queued, "max_concurrent": p.local.capacity}
+                for p in self.registry.entries() if p.local is not None and p.local.routable}
+
+    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self._client.post(self.hub_url + path, json={"instance_id": self.instance_id, **body})
+
+    async def register(self) -> None:
+        response = await self._post("/hub/register", {"url": self.public_url, "models": self.models(),
+                                                      "api_key": self.api_key, "load": self.load()})
+        if response.status_code != 200:
+            raise RuntimeError(f"the hub refused registration ({response.status_code}): {response.text[:300]}")
+        self.interval = float(response.json().get("heartbeat_interval", self.interval))
+        self.registered = True
+        log.info("registered with hub %s as %s (%s)", self.hub_url, self.instance_id, self.public_url)
+
+    async def run(self) -> None:
+        """Waits for the local models, then registers and heartbeats forever (re-registering if the hub
+        forgot this instance, retrying with backoff while it is unreachable)."""
+        while self.registry.local_state == "loading":
+            await asyncio.sleep(0.2)
+        backoff = 1.0
+        while True:
+            try:
+                if not self.registered:
+                    await self.register()
+                else:
+                    response = await self._post("/hub/heartbeat", {"load": self.load()})
+                    if response.status_code == 404:
+                        self.registered = False
+                        continue
+                backoff = 1.0
+                await asyncio.sleep(self.interval)
+            except (httpx.HTTPError, RuntimeError) as exc:
+                log.warning("hub %s: %s; retrying in %.0f s", self.hub_url, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    async def drain(self) -> None:
+        """Tells the hub to stop sending new requests here; the ones in flight finish."""
+        if self.registered:
+            try:
+                await self._post("/hub/drain", {})
+            except httpx.HTTPError as exc:
+                log.warning("could not tell the hub about the drain: %s", exc)
+
+    async def leave(self) -> None:
+        if self.registered:
+            try:
+                await self._post("/hub/deregister", {})
+            except httpx.HTTPError as exc:
+                log.warning("could not deregister from the hub: %s", exc)
+        await self._client.aclose()

@@ -1,0 +1,118 @@
+"""Pool routing with scripted instances: the faults (busy, unreachable, dying mid-answer) are what a
+real instance cannot produce on demand. Real instances behind a real hub: tests/fleet/test_hub.py."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from engines.catalog import find
+from engines.contract import Chunk, GenerationRequest, Timings, Usage, collect
+from engines.errors import InvalidRequest, Overloaded, Unavailable, Unreachable
+from engines.pool import FAILURES_TO_COOL, Instance, Pool
+
+SPEC = find("smollm2-135m-instruct")
+REQUEST = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+
+
+class Scripted:
+    """Answers `text`, or raises `fault` before the first chunk (or after it, with `after_first`)."""
+
+    def __init__(self, text="ok", fault: Exception | None = None, after_first=False):
+        self.model_id, self.text, self.fault, self.after_first, self.calls = SPEC.id, text, fault, after_first, 0
+
+    async def stream(self, request):
+        self.calls += 1
+        if self.fault and not self.after_first:
+            raise self.fault
+        yield Chunk(text=self.text)
+        if self.fault:
+            raise self.fault
+        yield Chunk(finish_reason="stop", usage=Usage(1, 1), timings=Timings(completion_tokens=1))
+
+    def details(self):
+        return {}
+
+    async def aclose(self):
+        pass
+
+
+def pool_of(**engines) -> Pool:
+    pool = Pool(SPEC)
+    for name, engine in engines.items():
+        pool.add(Instance(name, engine, kind="remote", source="test"))
+    return pool
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_least_busy_wins_and_equals_take_turns():
+    pool = pool_of(a=Scripted(), b=Scripted(), c=Scripted())
+    pool.instances["a"].in_flight = 2
+    pool.instances["b"].reported = {"active": 1, "queued": 0, "max_concurrent": 4}  # 1/4 busy
+    assert pool.pick().name == "c"
+    pool.instances["c"].in_flight = 1  # 1/2 busy
+    assert pool.pick().name == "b"
+    idle = pool_of(a=Scripted(), b=Scripted())
+    assert {idle.pick().name for _ in range(4)} == {"a", "b"}
+
+
+@pytest.mark.parametrize("fault", [Unreachable("refused"), Overloaded("busy"), Unavailable("503")])
+def test_errors_before_the_first_token_move_to_another_instance(fault):
+    broken, good = Scripted(fault=fault), Scripted(text="from b")
+    pool = pool_of(a=broken, b=good)
+    pool.instances["b"].in_flight = 1  # so the broken one is picked first
+    done = run(collect(pool.stream(REQUEST)))
+    assert done.text == "from b" and broken.calls == 1 and good.calls == 1
+    assert pool.instances["a"].state == ("cooling" if isinstance(fault, Unreachable) else "healthy")
+    assert pool.instances["b"].in_flight == 1 and pool.instances["a"].in_flight == 0
+
+
+def test_a_bad_request_is_not_retried_and_all_down_names_the_states():
+    bad = pool_of(a=Scripted(fault=InvalidRequest("bad schema")), b=Scripted())
+    bad.instances["b"].in_flight = 1
+    with pytest.raises(InvalidRequest):
+        run(collect(bad.stream(REQUEST)))
+    assert bad.instances["b"].engine.calls == 0 and bad.instances["a"].state == "healthy"
+    down = pool_of(a=Scripted(fault=Unreachable("refused")), b=Scripted(fault=Unreachable("refused")))
+    with pytest.raises(Unreachable):
+        run(collect(down.stream(REQUEST)))
+    with pytest.raises(Unavailable, match=r"No healthy instance of '.*' right now \(a cooling, b cooling\)"):
+        run(collect(down.stream(REQUEST)))
+
+
+def test_a_failure_after_the_first_token_is_not_retried():
+    dying, other = Scripted(text="Hel", fault=Unavailable("connection lost"), after_first=True), Scripted()
+    pool = pool_of(a=dying, b=other)
+    pool.instances["b"].in_flight = 1
+
+    async def read():
+        got = []
+        with pytest.raises(Unavailable, match="connection lost"):
+            async for chunk in pool.stream(REQUEST):
+                got.append(chunk.text)
+        return got
+
+    assert run(read()) == ["Hel"] and other.calls == 0
+
+
+def test_repeated_failures_cool_down_and_a_passing_probe_brings_it_back():
+    flaky = Scripted(fault=Unavailable("503"))
+    pool = pool_of(a=flaky)
+    for _ in range(FAILURES_TO_COOL):
+        with pytest.raises(Unavailable):
+            run(collect(pool.stream(REQUEST)))
+    assert pool.instances["a"].state == "cooling" and pool.state == "unavailable"
+
+    from engines.remote import ProbeResult
+
+    async def passes():
+        return ProbeResult(True, "ok", {"active": 0, "queued": 0, "max_concurrent": 2})
+
+    flaky.probe = passes
+    pool.instances["a"].cooling_since -= 60  # the minimum cooldown has passed
+    run(pool.probe())
+    assert pool.instances["a"].state == "healthy" and pool.state == "ready"
