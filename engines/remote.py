@@ -4,7 +4,9 @@ Ollama, GitHub Models.
 Upstream failures become this project's typed errors, so a remote 429 is our `Overloaded`, a remote
 5xx, refused connection or timeout is our `Unavailable` (`Unreachable` when nothing answered at all),
 never a 500 of our own. Three separate limits: connecting, the first token, and the gap between two
-tokens. One `httpx.AsyncClient` per engine keeps connections alive between requests.
+tokens. One aiohttp session per engine keeps connections alive between requests (aiohttp rather
+than httpx here: relaying a token costs the hub less than half the CPU, measured in
+benchmarks/hub_vs_direct.py's setting).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from engines.contract import Chunk, GenerationRequest, Timings, Usage
 from engines.errors import (
@@ -46,7 +48,7 @@ class ProbeResult:
     load: dict[str, int] | None = None  # active / queued / max_concurrent, where the upstream reports it
 
 
-def upstream_error(status: int, body: bytes, headers: httpx.Headers | dict, where: str) -> EngineError:
+def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError:
     """The typed error for an upstream HTTP error, keeping its message."""
     try:
         error = json.loads(body).get("error") or {}
@@ -78,12 +80,18 @@ class RemoteEngine:
         self.timeouts = timeouts
         self.probe_mode = probe  # auto | health | models | none
         self._headers = {**(headers or {}), **({"Authorization": f"Bearer {api_key}"} if api_key else {})}
-        # No read timeout here: the first-token and idle limits are enforced per stream, in `stream`.
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=timeouts.connect, pool=timeouts.connect),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            headers=self._headers,
-        )
+        self._session: aiohttp.ClientSession | None = None  # made on first use, inside the event loop
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            # No read timeout here: the first-token and idle limits are enforced per stream, in `stream`.
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=None, connect=self.timeouts.connect),
+                connector=aiohttp.TCPConnector(limit=256),
+            )
+        return self._session
 
     @property
     def root_url(self) -> str:
@@ -126,10 +134,9 @@ class RemoteEngine:
         response = None
         try:
             async with asyncio.timeout_at(deadline.at):
-                response = await self._client.send(self._client.build_request(
-                    "POST", url, json=self.payload(request), headers={"Accept-Encoding": "identity"}), stream=True)
-                if response.status_code != 200:
-                    raise upstream_error(response.status_code, await response.aread(), response.headers, self.base_url)
+                response = await self.session.post(url, json=self.payload(request))
+                if response.status != 200:
+                    raise upstream_error(response.status, await response.read(), response.headers, self.base_url)
             async for data in _sse_data(response, deadline):
                 event = json.loads(data)
                 if "error" in event:
@@ -144,16 +151,19 @@ class RemoteEngine:
                         pieces += 1
                         deadline.at = loop.time() + self.timeouts.idle
                         yield Chunk(text=text, reasoning=reasoning)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise Unreachable(f"{self.base_url} cannot be reached: {exc or type(exc).__name__}") from None
         except TimeoutError:
             phase, limit_s = ("next", self.timeouts.idle) if first_at else ("first", self.timeouts.first_token)
             raise Unavailable(f"{self.base_url} sent no {phase} token within {limit_s:g} s.") from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise Unreachable(f"{self.base_url} cannot be reached: {exc or type(exc).__name__}") from None
-        except (httpx.TransportError, json.JSONDecodeError) as exc:
+        except (aiohttp.ClientError, json.JSONDecodeError) as exc:
             raise Unavailable(f"The connection to {self.base_url} broke: {exc or type(exc).__name__}") from None
         finally:
             if response is not None:
-                await response.aclose()
+                if response.content.at_eof():
+                    response.release()  # read to the end: the connection goes back to the pool
+                else:
+                    response.close()  # cut short: drop the connection, so the upstream stops generating
         if finish is None:
             raise Unavailable(f"{self.base_url} ended the stream without finishing the answer.")
         ended = time.perf_counter()
@@ -171,23 +181,29 @@ class RemoteEngine:
         if self.probe_mode == "none":
             return ProbeResult(True, "not probed")
         try:
-            if self.probe_mode in ("auto", "health"):
-                response = await self._client.get(self.root_url + "/health/details", timeout=5)
-                if response.status_code != 404:
-                    return _health_result(response, self.upstream_model)
-                response = await self._client.get(self.root_url + "/health", timeout=5)
-                if response.status_code != 404 or self.probe_mode == "health":
-                    return ProbeResult(response.status_code == 200, f"/health {response.status_code}")
-            response = await self._client.get(self.base_url + "/models", timeout=5)
-            return ProbeResult(response.status_code == 200, f"/models {response.status_code}")
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(5):
+                if self.probe_mode in ("auto", "health"):
+                    status, body = await self._get(self.root_url + "/health/details")
+                    if status != 404:
+                        return _health_result(status, body, self.upstream_model)
+                    status, _ = await self._get(self.root_url + "/health")
+                    if status != 404 or self.probe_mode == "health":
+                        return ProbeResult(status == 200, f"/health {status}")
+                status, _ = await self._get(self.base_url + "/models")
+                return ProbeResult(status == 200, f"/models {status}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return ProbeResult(False, f"{type(exc).__name__}: {exc}")
+
+    async def _get(self, url: str) -> tuple[int, bytes]:
+        async with self.session.get(url) as response:
+            return response.status, await response.read()
 
     def details(self) -> dict[str, Any]:
         return {"url": self.base_url, "upstream_model": self.upstream_model}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 @dataclass
@@ -195,21 +211,23 @@ class Deadline:
     at: float  # event-loop time
 
 
-async def _sse_data(response: httpx.Response, deadline: Deadline) -> AsyncIterator[bytes]:
+async def _sse_data(response: aiohttp.ClientResponse, deadline: Deadline) -> AsyncIterator[bytes]:
     """The `data:` payloads of an SSE body, up to [DONE]. Each network read is bounded by `deadline`;
     the timeout wraps that one await and never a `yield`, since the consumer may resume this
     generator from another task than the one that started it."""
-    blocks, pending = response.aiter_raw(), b""  # raw: no text-decoding layer per token
+    pending = b""
     while True:
         async with asyncio.timeout_at(deadline.at):
-            block = await anext(blocks, None)
-        if block is None:
+            block = await response.content.readany()
+        if not block:
             return
         *lines, pending = (pending + block).split(b"\n")
         for line in lines:
             if line.startswith(b"data:"):
                 data = line[5:].strip()
                 if data == b"[DONE]":
+                    async with asyncio.timeout_at(deadline.at):
+                        await response.content.read()  # the body's end, so the connection can be reused
                     return
                 yield data
 
@@ -226,17 +244,17 @@ def _stream_error(error: Any, where: str) -> EngineError:
     return Unavailable(f"{where} failed during the answer: {message}")
 
 
-def _health_result(response: httpx.Response, model: str) -> ProbeResult:
+def _health_result(status: int, body: bytes, model: str) -> ProbeResult:
     """Reads this app's /health/details: the model must be listed and ready; its load comes along."""
-    if response.status_code != 200:
-        return ProbeResult(False, f"/health/details {response.status_code}")
+    if status != 200:
+        return ProbeResult(False, f"/health/details {status}")
     try:
-        body = response.json()
+        details = json.loads(body)
     except ValueError:
         return ProbeResult(False, "/health/details is not JSON")
-    if body.get("status") == "draining":
+    if details.get("status") == "draining":
         return ProbeResult(False, "draining")
-    models = body.get("models")
+    models = details.get("models")
     if not isinstance(models, dict) or model not in models:  # another server's /health/details
         return ProbeResult(True, "/health/details 200")
     entry = models[model]
