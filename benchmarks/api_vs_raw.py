@@ -105,20 +105,26 @@ def main() -> None:
         server.terminate()
         server.wait(10)
 
+    print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
+          f"{os.cpu_count()} CPUs")
+    report(("raw", raw), ("api", api), tps_target=0.97, ttft_target_ms=15)
+
+
+def report(baseline: tuple[str, list], candidate: tuple[str, list], *, tps_target: float,
+           ttft_target_ms: float) -> None:
+    """Prints median TTFT and decode tokens/s of both sides (rows from measure_*), and their ratios."""
+    (base_name, base), (cand_name, cand) = baseline, candidate
+
     def median(rows, k):
         return statistics.median(r[k] for r in rows)
 
-    raw_ttft, raw_tps = median(raw, 0), median(raw, 1)
-    api_ttft, api_tps = median(api, 0), median(api, 1)
-    pair_ratio = statistics.median(a[1] / r[1] for a, r in zip(api, raw, strict=True))
-    print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'':6}{'TTFT ms':>10}{'decode tok/s':>14}")
-    print(f"{'raw':6}{raw_ttft:>10.1f}{raw_tps:>14.1f}")
-    print(f"{'api':6}{api_ttft:>10.1f}{api_tps:>14.1f}")
-    print(f"api/raw tokens/s: {api_tps / raw_tps:.3f}  (median of per-pair ratios {pair_ratio:.3f}; target >= 0.97)")
-    print(f"TTFT overhead:    {api_ttft - raw_ttft:+.1f} ms  (target <= 15 ms)")
-
+    pair_ratio = statistics.median(c[1] / b[1] for c, b in zip(cand, base, strict=True))
+    print(f"{'':8}{'TTFT ms':>10}{'decode tok/s':>14}")
+    for name, rows in (baseline, candidate):
+        print(f"{name:8}{median(rows, 0):>10.1f}{median(rows, 1):>14.1f}")
+    print(f"{cand_name}/{base_name} tokens/s: {median(cand, 1) / median(base, 1):.3f}  "
+          f"(median of per-pair ratios {pair_ratio:.3f}; target >= {tps_target})")
+    print(f"TTFT added: {median(cand, 0) - median(base, 0):+.1f} ms  (target <= {ttft_target_ms:g} ms)")
 
 if __name__ == "__main__":
     main()

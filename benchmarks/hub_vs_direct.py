@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.api_vs_raw import measure_api  # noqa: E402
+from benchmarks.api_vs_raw import measure_api, report  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 
@@ -83,20 +82,9 @@ def main() -> None:
             process.terminate()
             process.wait(10)
 
-    def median(rows, k):
-        return statistics.median(r[k] for r in rows)
-
-    d_ttft, d_tps = median(direct, 0), median(direct, 1)
-    h_ttft, h_tps = median(via_hub, 0), median(via_hub, 1)
-    pair_ratio = statistics.median(h[1] / d[1] for h, d in zip(via_hub, direct, strict=True))
     print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
           f"{os.cpu_count()} CPUs")
-    print(f"{'':8}{'TTFT ms':>10}{'decode tok/s':>14}")
-    print(f"{'direct':8}{d_ttft:>10.1f}{d_tps:>14.1f}")
-    print(f"{'hub':8}{h_ttft:>10.1f}{h_tps:>14.1f}")
-    print(f"hub/direct tokens/s: {h_tps / d_tps:.3f}  (median of per-pair ratios {pair_ratio:.3f}; target >= 0.97)")
-    print(f"TTFT added by the hub: {h_ttft - d_ttft:+.1f} ms  (target <= 10 ms)")
-
+    report(("direct", direct), ("hub", via_hub), tps_target=0.97, ttft_target_ms=10)
 
 if __name__ == "__main__":
     main()

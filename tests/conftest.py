@@ -64,6 +64,16 @@ def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, 
     raise RuntimeError(f"server did not become ready:\n{server.log()}")
 
 
+def wait_for(predicate, timeout=20.0, interval=0.05) -> bool:
+    """Polls `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def stop_server(server: Server) -> None:
     server.process.terminate()
     try:

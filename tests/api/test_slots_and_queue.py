@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CHAT_MODEL
+from tests.conftest import CHAT_MODEL, wait_for
 
 LONG = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
         "max_tokens": 2000, "temperature": 1.0, "stream": True, "ignore_eos": True}
@@ -17,15 +17,6 @@ LONG = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Write a v
 
 def details(server) -> dict:
     return httpx.get(server.url + "/health/details", timeout=5).json()["models"][CHAT_MODEL]
-
-
-def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_more_clients_than_slots_all_complete(server):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,19 +16,10 @@ from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from tests.conftest import CHAT_MODEL, Server, free_port, start_server, stop_server
+from tests.conftest import CHAT_MODEL, Server, free_port, start_server, stop_server, wait_for
 
 TOKEN = "fleet-secret"
 INSTANCE_ARGS = ("--model", CHAT_MODEL, "--no-ui", "--threads", "1", "--max-concurrent", "2")
-
-
-def wait_for(predicate, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def instances(hub: Server, model: str = CHAT_MODEL) -> dict[str, dict]:

@@ -7,8 +7,8 @@ import httpx
 import openai
 from gradio_client import Client
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server
-from tests.fleet.conftest import INSTANCE_ARGS, TOKEN, instances, wait_for
+from tests.conftest import CHAT_MODEL, start_server, stop_server, wait_for
+from tests.fleet.conftest import INSTANCE_ARGS, TOKEN, instances
 
 
 def test_an_instance_joins_an_empty_hub_and_serves_everything_through_it(tmp_path):

@@ -14,8 +14,8 @@ import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server
-from tests.fleet.conftest import INSTANCE_ARGS, instances, wait_for
+from tests.conftest import CHAT_MODEL, start_server, stop_server, wait_for
+from tests.fleet.conftest import INSTANCE_ARGS, instances
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 
