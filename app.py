@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from engines.model_files import resolve_path, spec_for, with_overrides
 from engines.registry import ModelRegistry
 from fleet.config import FleetConfig, FleetError
 from fleet.hub import Hub
+from fleet.lifetime import Lifetime, hub_check, parse_duration, url_check
 from fleet.link import HubLink
 from settings import Settings, parse_args
 
@@ -49,6 +51,20 @@ def fleet_config(settings: Settings) -> FleetConfig:
     return fleet.config.merge(*configs)
 
 
+def limited_life(settings: Settings, instance_id: str, registry: ModelRegistry) -> Lifetime | None:
+    """--lifetime: after it, start --successor, wait until it is healthy, then drain and exit."""
+    if not settings.lifetime:
+        return None
+    if settings.hub:
+        local_models = lambda: [p.model_id for p in registry.entries() if p.local is not None]  # noqa: E731
+        check = hub_check(settings.hub, local_models)
+    else:
+        check = url_check(settings.successor_url or "")
+    return Lifetime(lifetime=parse_duration(settings.lifetime), successor=settings.successor,
+                    instance_id=instance_id, is_healthy=check, handoff_timeout=settings.handoff_timeout,
+                    exit=lambda: os.kill(os.getpid(), signal.SIGTERM))  # the same drain as Ctrl-C
+
+
 def build_app(settings: Settings) -> FastAPI:
     registry = ModelRegistry()
     config = fleet_config(settings)
@@ -73,6 +89,8 @@ def build_app(settings: Settings) -> FastAPI:
         tasks = [asyncio.create_task(load_all()), asyncio.create_task(hub.run())]
         if link is not None:
             tasks.append(asyncio.create_task(link.run()))
+        if lifetime is not None:
+            tasks.append(asyncio.create_task(lifetime.run()))
         yield
         for task in tasks:
             task.cancel()
@@ -86,6 +104,7 @@ def build_app(settings: Settings) -> FastAPI:
         link = HubLink(settings.hub, settings.public_url, app.state.instance_id, registry, token=settings.hub_token,
                        api_key=settings.api_keys[0] if settings.api_keys else None)
     app.state.link = link
+    lifetime = app.state.lifetime = limited_life(settings, app.state.instance_id, registry)
     if settings.ui:
         import gradio as gr
 

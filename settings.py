@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     heartbeat_timeout: float = Field(
         15.0, gt=0, description="Hub: seconds without a heartbeat before an instance is gone")
     probe_interval: float = Field(5.0, gt=0, description="Hub: seconds between health probes of remote instances")
+    lifetime: str | None = Field(
+        None, description="Serve this long (e.g. 5h30m), then hand over to --successor and exit")
+    successor: str | None = Field(
+        None, description="Command that starts the successor; {instance_id} is replaced by its id")
+    successor_url: str | None = Field(
+        None, description="Where to see the successor healthy when there is no --hub (its /health/details)")
+    handoff_timeout: float = Field(900.0, gt=0, description="Seconds to wait for the successor to be healthy")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ui: bool = Field(True, description="Mount the Gradio playground at /")
     instance_id: str | None = Field(None, description="Name shown in /health/details (default: random)")
@@ -58,7 +65,13 @@ class Settings(BaseSettings):
             if self.host in ("0.0.0.0", "::"):
                 raise ValueError("--hub needs --public-url: the address at which the hub can reach this instance")
             self.public_url = f"http://{self.host}:{self.port}"
-        for name in ("hub", "public_url"):
+        if self.lifetime:
+            from fleet.lifetime import parse_duration
+
+            parse_duration(self.lifetime)  # raises with an example of the format
+        if self.successor and not (self.hub or self.successor_url):
+            raise ValueError("--successor needs --hub or --successor-url to see the successor become healthy")
+        for name in ("hub", "public_url", "successor_url"):
             value = getattr(self, name)
             if value and not value.startswith(("http://", "https://")):
                 raise ValueError(f"--{name.replace('_', '-')} must start with http:// or https://, got {value!r}")

@@ -38,6 +38,7 @@ async def health_details(request: Request):
             **pool.details(),
         }
     members = state.hub.members.values()
+    lifetime = getattr(state, "lifetime", None)
     return {
         "status": "draining" if state.draining else "ok" if state.registry.ready else "unavailable",
         "instance_id": state.instance_id,
@@ -46,4 +47,5 @@ async def health_details(request: Request):
         "cpu_count": os.cpu_count(),
         "models": models,
         "registered_instances": [{"instance_id": m.instance_id, "url": m.url, "models": m.models} for m in members],
+        **({"lifetime": {"state": lifetime.state, "remaining_seconds": round(lifetime.remaining)}} if lifetime else {}),
     }

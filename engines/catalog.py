@@ -153,3 +153,14 @@ def format_table() -> str:
     widths = [max(len(r[i]) for r in (headers, *rows)) for i in range(len(headers))]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+if __name__ == "__main__":  # `python -m engines.catalog <id>`: one entry as JSON (workflows read its source)
+    import dataclasses
+    import json
+    import sys
+
+    spec = find(sys.argv[1]) if len(sys.argv) == 2 else None
+    if spec is None:
+        sys.exit(f"usage: python -m engines.catalog <id>; known ids: {', '.join(s.id for s in ranked())}")
+    print(json.dumps({**dataclasses.asdict(spec), "source": spec.source}))
