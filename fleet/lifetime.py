@@ -102,15 +102,22 @@ class Lifetime:
         return False
 
 
+async def _details(url: str) -> tuple[dict, str | None]:
+    """(url's /health/details, None) or ({}, why it could not be read)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            return (await client.get(url.rstrip("/") + "/health/details")).json(), None
+    except (httpx.HTTPError, ValueError) as exc:
+        return {}, f"{url} did not answer: {exc}"
+
+
 def hub_check(hub_url: str, models: Callable[[], list[str]]) -> Callable[[str], Awaitable[str | None]]:
     """Healthy = registered at the hub and healthy there for every model this instance serves."""
 
     async def check(instance_id: str) -> str | None:
-        try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                details = (await client.get(hub_url.rstrip("/") + "/health/details")).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            return f"the hub did not answer: {exc}"
+        details, failed = await _details(hub_url)
+        if failed:
+            return failed
         for model_id in models():
             instances = {i["name"]: i for i in details.get("models", {}).get(model_id, {}).get("instances", [])}
             state = instances.get(instance_id, {}).get("state")
@@ -126,11 +133,9 @@ def url_check(url: str) -> Callable[[str], Awaitable[str | None]]:
     (both runs may share one URL, e.g. a named tunnel; the id tells them apart)."""
 
     async def check(instance_id: str) -> str | None:
-        try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                details = (await client.get(url.rstrip("/") + "/health/details")).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            return f"{url} did not answer: {exc}"
+        details, failed = await _details(url)
+        if failed:
+            return failed
         if details.get("instance_id") != instance_id:
             return f"{url} is still answered by {details.get('instance_id')}"
         return None if details.get("status") == "ok" else f"status {details.get('status')}"

@@ -31,7 +31,7 @@ def fleet_rows(registry: ModelRegistry) -> list[list[Any]]:
             rows.append([
                 pool.model_id, instance.name, instance.kind, instance.state, d["active"], d["queued"],
                 d["max_concurrent"], d["latency_ms"], d["ttft_ms"], d["tokens_per_second"], d["requests"],
-                d["errors"], d.get("url") or d.get("error", ""),
+                d["errors"], (d.get("error") if not instance.routable else None) or d.get("url", ""),
             ])
     return rows
 
@@ -56,7 +56,7 @@ def build(registry: ModelRegistry) -> None:
 
     def models() -> list[list[Any]]:
         """One row per instance: model, instance, kind, state, active, queued, slots, latency, TTFT,
-        tokens/s, requests, errors, note (URL or last error)."""
+        tokens/s, requests, errors, note (why it takes no traffic, else its URL)."""
         return fleet_rows(registry)
 
     gr.api(models, api_name="models")
