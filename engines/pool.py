@@ -183,7 +183,8 @@ class Pool:
             return last_error
         if self.state == "loading":
             return Unavailable(f"Model '{self.model_id}' is still loading; retry in a few seconds.")
-        states = ", ".join(f"{i.name} {i.state}" for i in self.instances.values()) or "none registered"
+        states = "; ".join(f"{i.name} {i.state}" + (f": {i.error}" if i.error else "")
+                           for i in self.instances.values()) or "none registered"
         return Unavailable(f"No healthy instance of '{self.model_id}' right now ({states}); retry shortly.")
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -80,7 +80,8 @@ def test_a_bad_request_is_not_retried_and_all_down_names_the_states():
     down = pool_of(a=Scripted(fault=Unreachable("refused")), b=Scripted(fault=Unreachable("refused")))
     with pytest.raises(Unreachable):
         run(collect(down.stream(REQUEST)))
-    with pytest.raises(Unavailable, match=r"No healthy instance of '.*' right now \(a cooling, b cooling\)"):
+    why = r"No healthy instance of '.*' right now \(a cooling: refused; b cooling: refused\)"
+    with pytest.raises(Unavailable, match=why):
         run(collect(down.stream(REQUEST)))
 
 
