@@ -78,7 +78,8 @@ def build_app(settings: Settings) -> FastAPI:
 
     def local_engine(spec: ModelSpec) -> LocalEngine:
         path = resolve_path(spec, cache_dir=settings.hf_cache)  # may download, with a progress bar
-        return LocalEngine(spec, path, max_queue=settings.max_queue, queue_timeout=settings.queue_timeout)
+        return LocalEngine(spec, path, max_queue=settings.max_queue, queue_timeout=settings.queue_timeout,
+                           flash_attn=settings.flash_attn == "on")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     ctx: int | None = Field(None, ge=128, description="Context length per slot (default: catalog value)")
     batch: int | None = Field(None, ge=1, description="Prompt batch size (default: catalog value)")
     max_concurrent: int | None = Field(None, ge=1, description="Slots per model: generations at once")
+    flash_attn: Literal["on", "off"] = Field(
+        "off", description="Flash attention: faster decoding on CPU (as llama-server's default); 'off' keeps "
+        "llama-cpp-python's arithmetic, so a seed gives the same text as there")
     max_queue: int = Field(16, ge=0, description="Requests allowed to wait for a slot; more get 429")
     queue_timeout: float = Field(60.0, gt=0, description="Seconds a request may wait for a slot; then 503")
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -1,15 +1,17 @@
-"""One generation on one llama.cpp context, run on a worker thread.
+"""One request inside the batch: its sampler chain and the text it streams.
 
-The loop owns everything the API promises per token: exact token counts, stop strings across token
-boundaries, UTF-8 characters split across tokens, reasoning split from the answer, `length` vs
-`stop`, and a cancel flag checked between tokens.
+The batch (engines/batch.py) decodes; a `Sequence` turns each token sampled for it into text for its
+client and owns everything the API promises per token: exact token counts, stop strings across token
+boundaries, UTF-8 characters split across tokens, reasoning split from the answer, `length` vs `stop`,
+and a cancel flag the batch reads between steps. Sampling runs in C (a llama.cpp sampler chain): the
+logits never reach Python.
 """
 
 from __future__ import annotations
 
 import codecs
+import ctypes
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,90 +19,138 @@ from dataclasses import dataclass
 import llama_cpp
 
 from engines.contract import Chunk, GenerationRequest, Timings, Usage
+from engines.errors import InvalidRequest
 from engines.text_stream import ReasoningSplitter, StopMatcher
+
+# llama-cpp-python's high-level defaults, kept so a seed gives the same text as there.
+TOP_K, MIN_P = 40, 0.05
 
 
 @dataclass(frozen=True)
 class Plan:
-    """A request turned into what the loop needs, prepared before a slot is taken."""
+    """A request turned into what the batch needs, prepared before a slot is taken."""
 
     request: GenerationRequest
     prompt_tokens: list[int]
     max_new_tokens: int
-    grammar: llama_cpp.LlamaGrammar | None
+    grammar: str | None  # GBNF text
     banned_tokens: tuple[int, ...]  # end-of-generation tokens when ignore_eos is set
     thinking: bool
     starts_in_reasoning: bool
 
 
-def run(
-    llm: llama_cpp.Llama,
-    plan: Plan,
-    emit: Callable[[Chunk], None],
-    cancelled: threading.Event,
-    acquired_at: float,
-    queue_ms: float,
-) -> None:
-    request = plan.request
-    llm.set_seed(request.seed if request.seed is not None else random.getrandbits(32))
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    stops = StopMatcher(request.stop)
-    splitter = ReasoningSplitter(plan.starts_in_reasoning) if plan.thinking else None
-    vocab = llm._model.vocab  # noqa: SLF001 - llama-cpp-python's own loop uses it the same way
+class Sampler:
+    """A llama.cpp sampler chain: ban -> grammar -> greedy, or top-k -> top-p -> min-p -> temp -> dist."""
 
-    def send(text: str, **final) -> None:
+    def __init__(self, vocab: llama_cpp.llama_vocab_p, n_vocab: int, plan: Plan):
+        request = plan.request
+        self.chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if plan.banned_tokens:
+            biases = (llama_cpp.llama_logit_bias * len(plan.banned_tokens))()
+            for bias, token in zip(biases, plan.banned_tokens, strict=True):
+                bias.token, bias.bias = token, float("-inf")
+            self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(biases), biases))
+        if plan.grammar is not None:
+            grammar = llama_cpp.llama_sampler_init_grammar(vocab, plan.grammar.encode(), b"root")
+            if not grammar:  # llama.cpp returns NULL when it cannot parse the grammar
+                self.close()
+                raise InvalidRequest("The grammar derived from response_format could not be parsed.",
+                                     param="response_format")
+            self._add(grammar)
+        if request.temperature <= 0:
+            self._add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            self._add(llama_cpp.llama_sampler_init_top_k(TOP_K))
+            self._add(llama_cpp.llama_sampler_init_top_p(request.top_p, 1))
+            self._add(llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
+            self._add(llama_cpp.llama_sampler_init_temp(request.temperature))
+            seed = request.seed if request.seed is not None else random.getrandbits(32)
+            self._add(llama_cpp.llama_sampler_init_dist(seed))
+
+    def _add(self, sampler) -> None:
+        llama_cpp.llama_sampler_chain_add(self.chain, sampler)  # the chain owns it from here
+
+    def sample(self, ctx: llama_cpp.llama_context_p, index: int) -> int:
+        """Samples from the logits of batch entry `index` (and advances the grammar, if any)."""
+        return llama_cpp.llama_sampler_sample(self.chain, ctx, index)
+
+    def close(self) -> None:
+        if self.chain:
+            llama_cpp.llama_sampler_free(self.chain)
+            self.chain = None
+
+
+class Pieces:
+    """Token id -> the bytes it stands for, cached (special tokens render as nothing, as in the API)."""
+
+    def __init__(self, vocab: llama_cpp.llama_vocab_p):
+        self._vocab = vocab
+        self._cache: dict[int, bytes] = {}
+        self._buffer = ctypes.create_string_buffer(64)
+
+    def __getitem__(self, token: int) -> bytes:
+        piece = self._cache.get(token)
+        if piece is None:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+            if n < 0:  # longer than the buffer: llama.cpp says how long
+                self._buffer = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, -n, 0, False)
+            piece = self._cache[token] = self._buffer.raw[:n]
+        return piece
+
+
+class Sequence:
+    """One request's progress. `feed` and `finish` run on the decode thread; `emit` carries chunks out."""
+
+    def __init__(self, plan: Plan, sampler: Sampler, emit: Callable[[object], None], *, queued_at: float):
+        self.plan = plan
+        self.sampler = sampler
+        self.emit = emit
+        self.cancelled = False  # set by the consumer; the batch drops the sequence before its next step
+        self.cached_tokens = 0  # prompt tokens found in the KV cache
+        self.generated = 0
+        self._queued_at = queued_at
+        self._started_at = self._first_token_at = 0.0
+        request = plan.request
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._stops = StopMatcher(request.stop)
+        self._splitter = ReasoningSplitter(plan.starts_in_reasoning) if plan.thinking else None
+
+    def start(self) -> None:
+        self._started_at = time.perf_counter()
+
+    def feed(self, piece: bytes) -> bool:
+        """A generated (non end-of-generation) token's bytes; returns True when the sequence is done."""
+        self.generated += 1
+        if self.generated == 1:
+            self._first_token_at = time.perf_counter()
+        self._send(self._stops.feed(self._decoder.decode(piece)))
+        if self._stops.stopped:
+            self.finish("stop")
+            return True
+        if self.generated >= self.plan.max_new_tokens:
+            self.finish("length")
+            return True
+        return False
+
+    def finish(self, finish_reason: str) -> None:
+        done_at = time.perf_counter()
+        tail = self._stops.feed(self._decoder.decode(b"", final=True)) + self._stops.flush()
+        timings = Timings(
+            queue_ms=(self._started_at - self._queued_at) * 1000,
+            ttft_ms=((self._first_token_at or done_at) - self._started_at) * 1000,
+            generation_ms=(done_at - self._started_at) * 1000,
+            completion_tokens=self.generated,
+        )
+        usage = Usage(prompt_tokens=len(self.plan.prompt_tokens), completion_tokens=self.generated,
+                      cached_tokens=self.cached_tokens)
+        self._send(tail, finish_reason=finish_reason, usage=usage, timings=timings)
+
+    def _send(self, text: str, **final) -> None:
+        splitter = self._splitter
         answer, reasoning = (text, "") if splitter is None else splitter.feed(text)
         if final and splitter is not None:
             rest_answer, rest_reasoning = splitter.flush()
             answer, reasoning = answer + rest_answer, reasoning + rest_reasoning
         if answer or reasoning or final:
-            emit(Chunk(text=answer, reasoning=reasoning, **final))
-
-    generated = 0
-    first_token_at = None
-    finish_reason = "length"
-    if plan.max_new_tokens > 0:
-        tokens = llm.generate(
-            plan.prompt_tokens,
-            temp=request.temperature,
-            top_p=request.top_p,
-            grammar=plan.grammar,
-            logits_processor=_ban(plan.banned_tokens) if plan.banned_tokens else None,
-        )
-        for token in tokens:
-            if cancelled.is_set():
-                tokens.close()
-                return
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
-                finish_reason = "stop"
-                break
-            generated += 1
-            first_token_at = first_token_at or time.perf_counter()
-            send(stops.feed(decoder.decode(llm.detokenize([token]))))
-            if stops.stopped:
-                finish_reason = "stop"
-                break
-            if generated >= plan.max_new_tokens:
-                break
-        tokens.close()
-
-    done_at = time.perf_counter()
-    tail = stops.feed(decoder.decode(b"", final=True)) + stops.flush()
-    timings = Timings(
-        queue_ms=queue_ms,
-        ttft_ms=((first_token_at or done_at) - acquired_at) * 1000,
-        generation_ms=(done_at - acquired_at) * 1000,
-        completion_tokens=generated,
-    )
-    usage = Usage(prompt_tokens=len(plan.prompt_tokens), completion_tokens=generated)
-    send(tail, finish_reason=finish_reason, usage=usage, timings=timings)
-
-
-def _ban(token_ids: tuple[int, ...]) -> llama_cpp.LogitsProcessorList:
-    banned = list(token_ids)
-
-    def processor(_, scores):
-        scores[banned] = -float("inf")
-        return scores
-
-    return llama_cpp.LogitsProcessorList([processor])
+            self.emit(Chunk(text=answer, reasoning=reasoning, **final))

@@ -1,8 +1,8 @@
-"""A GGUF model hosted in this process with llama-cpp-python.
+"""A GGUF model hosted in this process with llama-cpp-python's low-level API.
 
-Each slot is its own llama.cpp context (`Llama` object), so no two requests ever touch one context;
-with mmap the weights pages are shared between them. Generations run on worker threads, so the
-event loop (and /health) stays responsive while tokens are made.
+One llama.cpp context serves every slot through continuous batching (engines/batch.py): the weights
+and compute buffers exist once, each slot adds only its KV cache. `SlotPool` admits requests (bounded
+queue, 429/503); the batch's decode thread generates, so the event loop (and /health) stays responsive.
 """
 
 from __future__ import annotations
@@ -10,24 +10,27 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import threading
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
+from llama_cpp._internals import LlamaModel
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from engines import generation
+from engines.batch import Batch
 from engines.catalog import ModelSpec
 from engines.contract import Chunk, GenerationRequest
 from engines.errors import ContextOverflow, InvalidRequest, Unavailable
 from engines.slots import SlotPool
 
 _DONE = object()
+logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # llama.cpp's load chatter goes to this logger
 
 # Used when a GGUF carries no chat template.
 _CHATML = (
@@ -37,44 +40,46 @@ _CHATML = (
 
 
 class LocalEngine:
-    def __init__(self, spec: ModelSpec, path: Path, *, max_queue: int, queue_timeout: float):
+    def __init__(self, spec: ModelSpec, path: Path, *, max_queue: int, queue_timeout: float,
+                 flash_attn: bool = False):
         self.spec = spec
         self.model_id = spec.id
         self.path = path
         started = time.perf_counter()
-        contexts = [self._new_context() for _ in range(spec.max_concurrent)]
+        before = _resident_bytes()
+        params = llama_cpp.llama_model_default_params()
+        params.use_mmap = True
+        self._model = LlamaModel(path_model=str(path), params=params, verbose=False)
+        loaded = _resident_bytes()
+        self._pieces = generation.Pieces(self._model.vocab)
+        self.batch = Batch(
+            self._model.model, n_seq=spec.max_concurrent, n_ctx=spec.n_ctx, n_batch=spec.n_batch,
+            n_threads=spec.n_threads, flash_attn=flash_attn, eog_tokens=frozenset(self.eog_tokens),
+            pieces=self._pieces, name=spec.id,
+        )
+        self.batch.warm_up(self._model.token_bos() if self._model.token_bos() >= 0 else 0)
+        self.memory_mb = {"weights": round((loaded - before) / 1e6, 1),
+                          "context": round((_resident_bytes() - loaded) / 1e6, 1)}
         self.load_seconds = time.perf_counter() - started
-        self._tokenizer = contexts[0]  # tokenizing only reads the vocabulary: safe beside a generation
-        template = contexts[0].metadata.get("tokenizer.chat_template") or _CHATML
+        template = self._model.metadata().get("tokenizer.chat_template") or _CHATML
         self._formatter = Jinja2ChatFormatter(
             template=template,
-            eos_token=self._token_text(contexts[0].token_eos()),
-            bos_token=self._token_text(contexts[0].token_bos()),
+            eos_token=self._token_text(self._model.token_eos()),
+            bos_token=self._token_text(self._model.token_bos()),
         )
         self.thinking = spec.thinking or "<think>" in template
-        self.slots = SlotPool(contexts, max_queue=max_queue, queue_timeout=queue_timeout, name=spec.id)
-        self._workers = ThreadPoolExecutor(spec.max_concurrent, thread_name_prefix=f"gen-{spec.id}")
+        self.slots = SlotPool(range(spec.max_concurrent), max_queue=max_queue, queue_timeout=queue_timeout,
+                              name=spec.id)
         self._closed = False
 
-    def _new_context(self) -> llama_cpp.Llama:
-        return llama_cpp.Llama(
-            model_path=str(self.path),
-            n_ctx=self.spec.n_ctx,
-            n_threads=self.spec.n_threads,
-            n_threads_batch=self.spec.n_threads,
-            n_batch=self.spec.n_batch,
-            use_mmap=True,
-            verbose=False,
-        )
-
     def _token_text(self, token: int) -> str:
-        return self._tokenizer._model.token_get_text(token) if token != -1 else ""  # noqa: SLF001
+        return self._model.token_get_text(token) if token != -1 else ""
 
     @functools.cached_property
     def eog_tokens(self) -> tuple[int, ...]:
         """End-of-generation token ids (banned when a request sets ignore_eos)."""
-        vocab = self._tokenizer._model.vocab  # noqa: SLF001
-        return tuple(t for t in range(self._tokenizer.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
+        vocab = self._model.vocab
+        return tuple(t for t in range(self._model.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t))
 
     @property
     def n_ctx(self) -> int:
@@ -93,11 +98,13 @@ class LocalEngine:
                                  param="messages") from None
 
     def count_tokens(self, text: str, *, add_bos: bool = False) -> list[int]:
-        return self._tokenizer.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def plan(self, request: GenerationRequest) -> generation.Plan:
         prompt, has_bos = self.render_prompt(request)
         tokens = self.count_tokens(prompt, add_bos=not has_bos)
+        if not tokens:
+            raise InvalidRequest("The prompt is empty: give at least one token of text.", param="prompt")
         if len(tokens) >= self.n_ctx:
             raise ContextOverflow(
                 f"This model's maximum context length is {self.n_ctx} tokens, but the prompt has "
@@ -119,32 +126,40 @@ class LocalEngine:
     # -- the engine contract --
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        plan = self.plan(request)
+        async for chunk in self.generate(plan):
+            yield chunk
+
+    async def generate(self, plan: generation.Plan) -> AsyncIterator[Chunk]:
+        """Streams a prepared plan (tests use it to steer the model with grammars the API does not offer)."""
         if self._closed:
             raise Unavailable(f"Model '{self.model_id}' is shutting down.")
-        plan = self.plan(request)
+        sampler = generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)  # bad grammars fail here
         queued_at = time.perf_counter()
-        llm = await self.slots.acquire()
-        acquired_at = time.perf_counter()
+        try:
+            ticket = await self.slots.acquire()
+        except BaseException:
+            sampler.close()
+            raise
         loop = asyncio.get_running_loop()
         out: asyncio.Queue[Any] = asyncio.Queue()
-        cancelled = threading.Event()
 
-        def work() -> None:
+        def emit(item: Any) -> None:  # called on the decode thread
             try:
-                generation.run(
-                    llm, plan, lambda chunk: loop.call_soon_threadsafe(out.put_nowait, chunk),
-                    cancelled, acquired_at, (acquired_at - queued_at) * 1000,
-                )
-            except BaseException as exc:  # surfaces in the consumer instead of dying in the thread
-                loop.call_soon_threadsafe(out.put_nowait, exc)
-            finally:
-                self.slots.release(llm)  # only now: the context is no longer in use
-                loop.call_soon_threadsafe(out.put_nowait, _DONE)
+                loop.call_soon_threadsafe(out.put_nowait, item)
+            except RuntimeError:  # the consumer's event loop is gone
+                sequence.cancelled = True
 
+        def release() -> None:
+            self.slots.release(ticket)
+            emit(_DONE)
+
+        sequence = generation.Sequence(plan, sampler, emit, queued_at=queued_at)
         try:
-            self._workers.submit(work)
-        except RuntimeError:  # executor shut down between the check above and here
-            self.slots.release(llm)
+            self.batch.submit(sequence, release)
+        except Unavailable:
+            sampler.close()
+            self.slots.release(ticket)
             raise Unavailable(f"Model '{self.model_id}' is shutting down.") from None
         try:
             while (item := await out.get()) is not _DONE:
@@ -152,7 +167,7 @@ class LocalEngine:
                     raise Unavailable(f"Generation failed on '{self.model_id}': {item}") from item
                 yield item
         finally:
-            cancelled.set()  # a disconnected client or Stop ends the loop within a token
+            sequence.cancelled = True  # a disconnected client or Stop leaves the batch before the next step
 
     def details(self) -> dict[str, Any]:
         return {
@@ -167,19 +182,32 @@ class LocalEngine:
             "max_queue": self.slots.max_queue,
             "thinking": self.thinking,
             "load_seconds": round(self.load_seconds, 2),
+            "memory_mb": self.memory_mb,
         }
 
     async def aclose(self) -> None:
+        if self._closed:
+            return
         self._closed = True
-        await asyncio.to_thread(self._workers.shutdown, wait=True)
+        await asyncio.to_thread(self.batch.close)  # running generations finish first
+        self._model.close()
 
 
-def _grammar_for(request: GenerationRequest) -> LlamaGrammar | None:
+def _grammar_for(request: GenerationRequest) -> str | None:
     try:
         if request.json_schema is not None:
-            return LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False)
+            return json_schema_to_gbnf(json.dumps(request.json_schema))
         if request.json_object:
-            return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+            return JSON_GBNF
     except Exception as exc:
         raise InvalidRequest(f"Unsupported JSON schema: {exc}", param="response_format") from None
     return None
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0

@@ -171,7 +171,8 @@ class RemoteEngine:
         completion_tokens = int(usage.get("completion_tokens") or pieces)
         yield Chunk(
             finish_reason="length" if finish == "length" else "stop",
-            usage=Usage(int(usage.get("prompt_tokens") or 0), completion_tokens),
+            usage=Usage(int(usage.get("prompt_tokens") or 0), completion_tokens,
+                        int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)),
             timings=Timings(ttft_ms=((first_at or ended) - started) * 1000, generation_ms=(ended - started) * 1000,
                             completion_tokens=completion_tokens),
         )

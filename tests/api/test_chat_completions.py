@@ -144,7 +144,8 @@ def test_text_content_parts_and_developer_role_are_accepted(client):
 def test_include_perf_reports_timings(server):
     import httpx
 
-    body = {"model": CHAT_MODEL, "messages": QUESTION, "max_tokens": 16, "include_perf": True}
+    # ignore_eos: unseeded, the model ends its answer within 16 tokens in ~7% of runs (measured)
+    body = {"model": CHAT_MODEL, "messages": QUESTION, "max_tokens": 16, "include_perf": True, "ignore_eos": True}
     perf = httpx.post(server.v1 + "/chat/completions", json=body, timeout=60).json()["perf"]
     assert perf["ttft_ms"] > 0 and perf["generation_ms"] >= perf["ttft_ms"]
     assert perf["tokens_per_second"] > 0 and perf["queue_ms"] >= 0

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
 import time
 
 import pytest
-from llama_cpp import LlamaGrammar
 
-from engines import generation
 from engines.catalog import find
 from engines.contract import Chunk, GenerationRequest, collect
 from engines.local import LocalEngine
@@ -25,14 +22,12 @@ def engine():
 
 def run_with_grammar(engine, request: GenerationRequest, gbnf: str) -> list[Chunk]:
     """Runs the real token loop with a grammar the API does not offer, to steer the real model."""
-    plan = dataclasses.replace(engine.plan(request), grammar=LlamaGrammar.from_string(gbnf, verbose=False))
-    chunks: list[Chunk] = []
-    llm = engine.slots._free.get_nowait()
-    try:
-        generation.run(llm, plan, chunks.append, threading.Event(), time.perf_counter(), 0.0)
-    finally:
-        engine.slots._free.put_nowait(llm)
-    return chunks
+    plan = dataclasses.replace(engine.plan(request), grammar=gbnf)
+
+    async def main():
+        return [chunk async for chunk in engine.generate(plan)]
+
+    return asyncio.run(main())
 
 
 def test_reasoning_is_separated_from_the_answer(engine):

@@ -1,0 +1,277 @@
+"""Continuous batching: every request to a model is decoded together in one llama.cpp context.
+
+The context holds one sequence per slot, each with its own KV cache of `n_ctx` tokens, so the weights
+and compute buffers exist once whatever the number of slots. One decode thread runs steps: a step puts
+the next token of every generating sequence and a chunk of every new prompt into one `llama_batch`,
+decodes it, and samples each sequence from its own row of logits (in C). Requests join and leave
+between steps.
+
+A finished sequence keeps its KV cache. A new request takes the free sequence whose cached tokens
+share the longest prefix with its prompt and decodes only the rest, so a conversation's next turn
+skips everything already read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import llama_cpp
+
+from engines.errors import Unavailable
+from engines.generation import Pieces, Sequence
+
+_FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
+
+
+@dataclass(eq=False)
+class _Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens whose KV is in this sequence's cache
+    used_at: float = 0.0
+    running: _Running | None = None
+
+
+@dataclass(eq=False)
+class _Running:
+    sequence: Sequence
+    slot: _Slot
+    release: Callable[[], None]
+    pending: list[int]  # prompt tokens not decoded yet
+    position: int
+    next_token: int | None = None  # sampled, to be decoded in the next step
+    logits_row: int = -1  # the batch entry whose logits this sequence samples from after a step
+
+
+class DecodeThread:
+    """The one thread that runs llama.cpp compute for every model in this process.
+
+    llama.cpp's CPU backend parallelises each decode with OpenMP, whose worker pool belongs to the
+    calling thread. Two calling threads mean two pools; once libgomp manages more threads than there
+    are cores it stops spinning between operations and every decode waits on wake-ups (measured here:
+    97 -> 32 tokens/s). Decoding is CPU-bound anyway, so models take turns, one step each.
+    """
+
+    def __init__(self):
+        self._batches: list[Batch] = []
+        self._calls: list[tuple[Callable[[], Any], Future]] = []
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
+        self._thread.start()
+
+    def add(self, batch: Batch) -> None:
+        with self._wake:
+            self._batches.append(batch)
+
+    def remove(self, batch: Batch) -> None:
+        with self._wake:
+            self._batches.remove(batch)
+
+    def notify(self) -> None:
+        with self._wake:
+            self._wake.notify()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Runs `fn` on the decode thread and returns its result (for compute outside a step)."""
+        future: Future = Future()
+        with self._wake:
+            self._calls.append((fn, future))
+            self._wake.notify()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not (self._calls or any(batch.has_work() for batch in self._batches)):
+                    self._wake.wait()
+                calls, self._calls = self._calls, []
+                batches = list(self._batches)
+            for fn, future in calls:
+                try:
+                    future.set_result(fn())
+                except Exception as exc:
+                    future.set_exception(exc)
+            for batch in batches:
+                batch.run_step()
+
+
+_decode_thread: DecodeThread | None = None
+_decode_thread_lock = threading.Lock()
+
+
+def decode_thread() -> DecodeThread:
+    global _decode_thread
+    with _decode_thread_lock:
+        if _decode_thread is None:
+            _decode_thread = DecodeThread()
+        return _decode_thread
+
+
+class Batch:
+    def __init__(self, model: llama_cpp.llama_model_p, *, n_seq: int, n_ctx: int, n_batch: int, n_threads: int,
+                 flash_attn: bool, eog_tokens: frozenset[int], pieces: Pieces, name: str):
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx * n_seq
+        params.n_seq_max = n_seq
+        params.kv_unified = False  # each sequence gets its own n_ctx cells: no request can starve another
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_threads = params.n_threads_batch = n_threads
+        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
+                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not create a context for '{name}' ({n_seq} x {n_ctx} tokens)")
+        self._memory = llama_cpp.llama_get_memory(self.ctx)
+        self._capacity = max(n_batch, n_seq)
+        self._batch = llama_cpp.llama_batch_init(self._capacity, 0, 1)
+        self._slots = [_Slot(seq_id) for seq_id in range(n_seq)]
+        self._running: list[_Running] = []  # in order of arrival: earlier prompts are decoded first
+        self._arrivals: list[_Running] = []
+        self._lock = threading.Lock()  # guards _arrivals and _closing
+        self._closing = False
+        self._idle = threading.Event()
+        self._eog = eog_tokens
+        self._pieces = pieces
+        self.steps = 0
+        self._thread = decode_thread()
+        self._thread.add(self)
+
+    # -- called from the event loop (or any thread) --
+
+    def submit(self, sequence: Sequence, release: Callable[[], None]) -> None:
+        """Queues a sequence for the next step; `release` is called once it has left the batch."""
+        with self._lock:
+            if self._closing:
+                raise Unavailable("The model is shutting down.")
+            self._arrivals.append(_Running(sequence, _Slot(-1), release, [], 0))
+        self._thread.notify()
+
+    def warm_up(self, token: int) -> None:
+        """Decodes one token once, so buffers are touched now rather than during the first request."""
+
+        def decode_one() -> None:
+            batch = llama_cpp.llama_batch_get_one((llama_cpp.llama_token * 1)(token), 1)
+            llama_cpp.llama_decode(self.ctx, batch)
+            llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
+
+        self._thread.call(decode_one)
+
+    def close(self) -> None:
+        """Lets running sequences finish, then frees the context. Blocks: call it off the event loop."""
+        with self._lock:
+            self._closing = True
+        self._thread.notify()
+        self._idle.wait()
+        self._thread.remove(self)
+        llama_cpp.llama_batch_free(self._batch)
+        llama_cpp.llama_free(self.ctx)
+        self.ctx = None
+
+    # -- the decode thread --
+
+    def has_work(self) -> bool:
+        return bool(self._arrivals or self._running) or (self._closing and not self._idle.is_set())
+
+    def run_step(self) -> None:
+        with self._lock:
+            arrivals, self._arrivals = self._arrivals, []
+        for run in arrivals:
+            try:
+                self._admit(run)
+            except Exception as exc:
+                self._retire(run, error=exc)
+        try:
+            self._step()
+        except Exception as exc:  # never let the thread die: fail what was running, keep serving
+            for run in list(self._running):
+                self._retire(run, error=exc)
+        if self._closing and not (self._arrivals or self._running):
+            self._idle.set()
+
+    def _admit(self, run: _Running) -> None:
+        prompt = run.sequence.plan.prompt_tokens
+        free = [slot for slot in self._slots if slot.running is None]  # never empty: slots admit requests
+        slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.used_at))
+        keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)  # decode >= 1 token: its logits
+        if not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
+            keep = 0  # this cache cannot drop a tail (recurrent or sliding-window): start over
+            llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
+        del slot.cached[keep:]
+        run.slot, run.pending, run.position = slot, prompt[keep:], keep
+        run.sequence.cached_tokens = keep
+        slot.running = run
+        run.sequence.start()
+        if run.sequence.plan.max_new_tokens <= 0:
+            run.sequence.finish("length")
+            self._retire(run)
+            return
+        self._running.append(run)
+
+    def _step(self) -> None:
+        for run in [r for r in self._running if r.sequence.cancelled]:
+            self._retire(run)
+        if not self._running:
+            return
+        batch, n = self._batch, 0
+
+        def put(run: _Running, token: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = token, run.position, 1, logits
+            batch.seq_id[n][0] = run.slot.seq_id
+            run.slot.cached.append(token)
+            run.position += 1
+            if logits:
+                run.logits_row = n
+            n += 1
+
+        for run in self._running:  # generating sequences first: each adds one token
+            if run.next_token is not None:
+                put(run, run.next_token, True)
+        for run in self._running:  # then prompts, oldest first, as far as the batch has room
+            take = min(len(run.pending), self._capacity - n)
+            for i in range(take):
+                put(run, run.pending[i], take == len(run.pending) and i == take - 1)
+            del run.pending[:take]
+        batch.n_tokens = n
+        rc = llama_cpp.llama_decode(self.ctx, batch)
+        self.steps += 1
+        if rc != 0:
+            raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
+        for run in list(self._running):
+            row, run.logits_row = run.logits_row, -1
+            if row < 0:
+                continue  # a prompt still being read
+            token = run.sequence.sampler.sample(self.ctx, row)
+            if token in self._eog:
+                run.sequence.finish("stop")
+                self._retire(run)
+            elif run.sequence.feed(self._pieces[token]):
+                self._retire(run)
+            else:
+                run.next_token = token
+
+    def _retire(self, run: _Running, error: Exception | None = None) -> None:
+        if run in self._running:
+            self._running.remove(run)
+        if error is not None:
+            if run.slot.seq_id >= 0:  # what this sequence's cache holds is unknown now
+                llama_cpp.llama_memory_seq_rm(self._memory, run.slot.seq_id, -1, -1)
+                run.slot.cached.clear()
+            run.sequence.emit(error)
+        run.sequence.sampler.close()
+        run.slot.running, run.slot.used_at = None, time.monotonic()
+        run.release()
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
