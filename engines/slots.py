@@ -1,8 +1,8 @@
 """A fixed set of slots with a bounded, time-limited wait queue.
 
-A slot is whatever one generation needs exclusively (for the local engine: one llama.cpp context).
+A slot is a ticket for one generation at a time (for the local engine: one sequence of its batch).
 Full queue -> `Overloaded` (HTTP 429); waiting longer than `queue_timeout` -> `Unavailable` (503).
-Slots are given back from any thread, because generations finish on worker threads.
+Slots are given back from any thread, because generations finish on the decode thread.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class SlotPool(Generic[SlotT]):
             self.queued -= 1
 
     def release(self, slot: SlotT) -> None:
-        """Give a slot back; safe to call from a worker thread."""
+        """Give a slot back; safe to call from any thread."""
         loop = self._loop
         if loop is None or loop.is_closed():
             self._free.put_nowait(slot)
