@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from engines.contract import Usage
 from engines.registry import ModelRegistry
 
 router = APIRouter()
@@ -31,6 +32,10 @@ class Metrics:
                               (*LABELS, "code"), registry=self.collectors)
         self.tokens = Counter("playground_tokens_generated", "Completion tokens generated", LABELS,
                               registry=self.collectors)
+        self.prompt_tokens = Counter("playground_prompt_tokens", "Prompt tokens of finished requests", LABELS,
+                                     registry=self.collectors)
+        self.cached_tokens = Counter("playground_prompt_tokens_cached", "Prompt tokens found in the KV cache "
+                                     "(not decoded again)", LABELS, registry=self.collectors)
         self.ttft = Histogram("playground_time_to_first_token_seconds", "Time from dispatch to the first token",
                               LABELS, buckets=TTFT_BUCKETS, registry=self.collectors)
         self.latency = Histogram("playground_request_duration_seconds", "Time from dispatch to the last token",
@@ -38,12 +43,14 @@ class Metrics:
         self.collectors.register(_PoolGauges(registry))
 
     def attempt(self, model: str, instance: str, status: str, *, ttft: float | None = None,
-                latency: float | None = None, tokens: int = 0) -> None:
+                latency: float | None = None, usage: Usage | None = None) -> None:
         self.requests.labels(model, instance, status).inc()
         if status not in ("ok", "cancelled"):
             self.errors.labels(model, instance, status).inc()
-        if tokens:
-            self.tokens.labels(model, instance).inc(tokens)
+        if usage is not None:
+            self.tokens.labels(model, instance).inc(usage.completion_tokens)
+            self.prompt_tokens.labels(model, instance).inc(usage.prompt_tokens)
+            self.cached_tokens.labels(model, instance).inc(usage.cached_tokens)
         if ttft is not None:
             self.ttft.labels(model, instance).observe(ttft)
         if latency is not None:

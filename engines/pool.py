@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from engines.catalog import ModelSpec
-from engines.contract import Chunk, Engine, GenerationRequest
+from engines.contract import Chunk, Engine, GenerationRequest, Usage
 from engines.errors import EngineError, InvalidRequest, Overloaded, Unavailable, Unreachable
 
 FAILURES_TO_COOL = 3
@@ -37,7 +37,7 @@ class Observer(Protocol):
     """Receives one call per attempt on an instance (metrics live outside the engines)."""
 
     def attempt(self, model: str, instance: str, status: str, *, ttft: float | None = None,
-                latency: float | None = None, tokens: int = 0) -> None: ...
+                latency: float | None = None, usage: Usage | None = None) -> None: ...
 
 
 class _NoObserver:
@@ -237,8 +237,7 @@ class Pool:
             return
         latency = time.perf_counter() - started
         instance.succeed(ttft * 1000, latency * 1000, last.timings.tokens_per_second if last.timings else 0.0)
-        self.observer.attempt(self.model_id, instance.name, status, ttft=ttft, latency=latency,
-                              tokens=last.usage.completion_tokens if last.usage else 0)
+        self.observer.attempt(self.model_id, instance.name, status, ttft=ttft, latency=latency, usage=last.usage)
 
     # -- health --
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAT_MODEL = "smollm2-135m-instruct"
@@ -72,6 +73,17 @@ def wait_for(predicate, timeout=20.0, interval=0.05) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def samples(server: Server) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics, parsed by prometheus_client's own parser."""
+    text = httpx.get(server.url + "/metrics").text
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def total(metrics: dict, name: str, **labels) -> float:
+    return sum(v for (n, ls), v in metrics.items() if n == name and labels.items() <= dict(ls).items())
 
 
 def stop_server(server: Server) -> None:

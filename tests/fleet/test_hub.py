@@ -12,9 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
-from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server, wait_for
+from tests.conftest import CHAT_MODEL, samples, start_server, stop_server, total, wait_for
 from tests.fleet.conftest import INSTANCE_ARGS, instances
 
 HELLO = [{"role": "user", "content": "Say hello."}]
@@ -22,17 +21,6 @@ HELLO = [{"role": "user", "content": "Say hello."}]
 
 def client(server) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.v1, api_key="unused", max_retries=0, timeout=120)
-
-
-def samples(server) -> dict[tuple[str, tuple], float]:
-    """Every sample of /metrics, parsed by prometheus_client's own parser."""
-    text = httpx.get(server.url + "/metrics").text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def total(metrics: dict, name: str, **labels) -> float:
-    return sum(v for (n, ls), v in metrics.items() if n == name and labels.items() <= dict(ls).items())
 
 
 def test_load_spreads_and_metrics_count_the_traffic(fleet):
