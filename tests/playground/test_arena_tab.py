@@ -95,8 +95,14 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
             page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
             page.locator("#arena-quick-actions input").uncheck()
             assert label
-            deadline = time.monotonic() + 60
-            while active() and time.monotonic() < deadline:  # the new run's own quick actions may still run
+            # The new run's own quick actions may still run, retrying after a failed attempt: wait until no
+            # slot has been busy for a whole second, not just for the idle instant between two attempts.
+            deadline, idle_since = time.monotonic() + 60, None
+            while time.monotonic() < deadline:
+                now = time.monotonic()
+                idle_since = None if active() else (idle_since or now)
+                if idle_since and now - idle_since > 1.0:
+                    break
                 time.sleep(0.1)
 
             # A long council, stopped while both members generate.
