@@ -118,7 +118,8 @@ class Batch:
         params.n_ctx = n_ctx * n_seq
         params.n_seq_max = n_seq
         params.kv_unified = False  # each sequence gets its own n_ctx cells: no request can starve another
-        params.n_batch = params.n_ubatch = n_batch
+        params.n_batch = max(n_batch, n_seq)  # a step may hold one token of every sequence
+        params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = n_threads
         params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
                                   else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
