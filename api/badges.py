@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
+
+from api.deps import RegistryDep
 
 router = APIRouter()
 
@@ -12,8 +14,8 @@ def _badge(label: str, message: str, color: str, *, error: bool = False) -> dict
 
 
 @router.get("/api/badge/system")
-async def system_badge(request: Request):
-    pools = request.app.state.registry.entries()
+async def system_badge(registry: RegistryDep):
+    pools = registry.entries()
     if not pools:
         return _badge("API Status", "no models", "lightgrey")
     online = sum(pool.state == "ready" for pool in pools)
@@ -22,8 +24,7 @@ async def system_badge(request: Request):
 
 
 @router.get("/api/badge/model/{model_id:path}")
-async def model_badge(model_id: str, request: Request):
-    registry = request.app.state.registry
+async def model_badge(model_id: str, registry: RegistryDep):
     if model_id not in registry.ids:
         return _badge(model_id, "not configured", "lightgrey", error=True)
     pool = registry.entry(model_id)

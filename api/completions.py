@@ -15,11 +15,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api import sse
+from api.deps import RegistryDep
 from api.errors import engine_error_status, error_body
 from api.modes import mode_completion
 from api.schemas import ChatCompletionRequest, CompletionRequest
 from engines.contract import Chunk, Completion, collect
 from engines.errors import EngineError
+from engines.registry import ModelRegistry
 from modes import MODES
 
 log = logging.getLogger(__name__)
@@ -27,15 +29,15 @@ router = APIRouter()
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(body: ChatCompletionRequest, request: Request):
-    if body.model in MODES and body.model not in request.app.state.registry.ids:
-        return await mode_completion(request, body)  # model="council" etc.
-    return await _serve(request, body, "chatcmpl", _ChatFormat)
+async def chat_completions(body: ChatCompletionRequest, request: Request, registry: RegistryDep):
+    if body.model in MODES and body.model not in registry.ids:
+        return await mode_completion(request, body, registry)  # model="council" etc.
+    return await _serve(request, registry, body, "chatcmpl", _ChatFormat)
 
 
 @router.post("/v1/completions")
-async def completions(body: CompletionRequest, request: Request):
-    return await _serve(request, body, "cmpl", _TextFormat)
+async def completions(body: CompletionRequest, request: Request, registry: RegistryDep):
+    return await _serve(request, registry, body, "cmpl", _TextFormat)
 
 
 class _ChatFormat:
@@ -72,8 +74,9 @@ class _TextFormat:
                 "finish_reason": chunk.finish_reason if chunk else None, "logprobs": None}
 
 
-async def _serve(request: Request, body: ChatCompletionRequest | CompletionRequest, prefix: str, fmt):
-    engine = request.app.state.registry.get(body.model)
+async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletionRequest | CompletionRequest,
+                 prefix: str, fmt):
+    engine = registry.get(body.model)
     stream = engine.stream(body.to_generation())
     head = {"id": f"{prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if not body.stream:

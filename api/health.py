@@ -1,24 +1,27 @@
-"""GET /health (200 ready / 503 loading, failed or draining) and GET /health/details (every model's
-instances with state, load, latency and tokens/s)."""
+"""How this server is doing: GET /health (200 ready / 503 loading, failed or draining),
+GET /health/details (every model's instances with state, load, latency and tokens/s) and
+GET /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.deps import MetricsDep, NodeDep
 from settings import VERSION
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health(request: Request):
-    registry = request.app.state.registry
+async def health(node: NodeDep):
+    registry = node.registry
     states = {pool.model_id: pool.state for pool in registry.entries()}
-    if request.app.state.draining:
+    if node.draining:
         return JSONResponse({"status": "draining", "models": states}, status_code=503)
     if registry.ready:
         status = "ok" if states and all(state == "ready" for state in states.values()) else "degraded"
@@ -27,25 +30,29 @@ async def health(request: Request):
 
 
 @router.get("/health/details")
-async def health_details(request: Request):
-    state = request.app.state
+async def health_details(node: NodeDep):
     models = {}
-    for pool in state.registry.entries():
+    for pool in node.registry.entries():
         local = pool.local
         models[pool.model_id] = {
             "loaded": local is not None and local.engine is not None,
             "source": pool.spec.source if local is not None else "remote",
             **pool.details(),
         }
-    members = state.hub.members.values()
-    lifetime = getattr(state, "lifetime", None)
+    lifetime = node.lifetime
     return {
-        "status": "draining" if state.draining else "ok" if state.registry.ready else "unavailable",
-        "instance_id": state.instance_id,
+        "status": "draining" if node.draining else "ok" if node.registry.ready else "unavailable",
+        "instance_id": node.instance_id,
         "version": VERSION,
-        "uptime_seconds": round(time.time() - state.started_at, 1),
+        "uptime_seconds": round(time.time() - node.started_at, 1),
         "cpu_count": os.cpu_count(),
         "models": models,
-        "registered_instances": [{"instance_id": m.instance_id, "url": m.url, "models": m.models} for m in members],
+        "registered_instances": [{"instance_id": m.instance_id, "url": m.url, "models": m.models}
+                                 for m in node.hub.members.values()],
         **({"lifetime": {"state": lifetime.state, "remaining_seconds": round(lifetime.remaining)}} if lifetime else {}),
     }
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(figures: MetricsDep) -> Response:
+    return Response(figures.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -12,13 +12,15 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.auth import presented_key
+from api.deps import NodeDep, SettingsDep
 from api.errors import APIError
+from engines.contract import Load
 
 _FORBID = ConfigDict(extra="forbid")
 
 
-async def require_hub_token(request: Request) -> None:
-    expected = request.app.state.settings.hub_token
+async def require_hub_token(request: Request, settings: SettingsDep) -> None:
+    expected = settings.hub_token
     if not expected:
         raise APIError(403, "This server accepts no registrations: start it with --hub-token <token>.",
                        type="permission_error", code="registration_disabled")
@@ -39,11 +41,14 @@ class ModelOffer(BaseModel):
     max_concurrent: int = Field(2, ge=1)
 
 
-class Load(BaseModel):
+class LoadReport(BaseModel):
     model_config = ConfigDict(extra="ignore")
     active: int = Field(0, ge=0)
     queued: int = Field(0, ge=0)
     max_concurrent: int = Field(1, ge=1)
+
+    def load(self) -> Load:
+        return Load(self.active, self.queued, self.max_concurrent)
 
 
 class Membership(BaseModel):
@@ -52,7 +57,10 @@ class Membership(BaseModel):
 
 
 class Heartbeat(Membership):
-    load: dict[str, Load] = Field(default_factory=dict)
+    load: dict[str, LoadReport] = Field(default_factory=dict)
+
+    def loads(self) -> dict[str, Load]:
+        return {model_id: report.load() for model_id, report in self.load.items()}
 
 
 class Registration(Heartbeat):
@@ -74,30 +82,30 @@ def _unknown(instance_id: str) -> APIError:
 
 
 @router.post("/register")
-async def register(body: Registration, request: Request):
-    hub = request.app.state.hub
+async def register(body: Registration, node: NodeDep):
+    hub = node.hub
     hub.register(body.instance_id, body.url, [m.model_dump() for m in body.models], api_key=body.api_key,
-                 load={k: v.model_dump() for k, v in body.load.items()})
+                 load=body.loads())
     return {"registered": body.instance_id, "heartbeat_interval": hub.heartbeat_interval,
             "heartbeat_timeout": hub.heartbeat_timeout}
 
 
 @router.post("/heartbeat")
-async def heartbeat(body: Heartbeat, request: Request):
-    if not request.app.state.hub.heartbeat(body.instance_id, {k: v.model_dump() for k, v in body.load.items()}):
+async def heartbeat(body: Heartbeat, node: NodeDep):
+    if not node.hub.heartbeat(body.instance_id, body.loads()):
         raise _unknown(body.instance_id)
     return {"ok": True}
 
 
 @router.post("/drain")
-async def drain(body: Membership, request: Request):
-    if not request.app.state.hub.drain(body.instance_id):
+async def drain(body: Membership, node: NodeDep):
+    if not node.hub.drain(body.instance_id):
         raise _unknown(body.instance_id)
     return {"draining": body.instance_id}
 
 
 @router.post("/deregister")
-async def deregister(body: Membership, request: Request):
-    if not request.app.state.hub.deregister(body.instance_id):
+async def deregister(body: Membership, node: NodeDep):
+    if not node.hub.deregister(body.instance_id):
         raise _unknown(body.instance_id)
     return {"deregistered": body.instance_id}

@@ -1,4 +1,4 @@
-"""GET /metrics in Prometheus text format, via prometheus_client.
+"""The figures behind GET /metrics (api/health.py), via prometheus_client.
 
 Pools report every attempt on an instance (`Metrics.attempt`, the engines' `Observer`): requests by
 model, instance and status, tokens generated, time to first token and latency. Queue depth and
@@ -8,15 +8,11 @@ registry, so several apps in one process (tests) do not share counters.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from engines.contract import Usage
 from engines.registry import ModelRegistry
-
-router = APIRouter()
 
 LABELS = ("model", "instance")
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -41,6 +37,10 @@ class Metrics:
         self.latency = Histogram("playground_request_duration_seconds", "Time from dispatch to the last token",
                                  LABELS, buckets=LATENCY_BUCKETS, registry=self.collectors)
         self.collectors.register(_PoolGauges(registry))
+
+    def exposition(self) -> bytes:
+        """Everything, in Prometheus text format."""
+        return generate_latest(self.collectors)
 
     def attempt(self, model: str, instance: str, status: str, *, ttft: float | None = None,
                 latency: float | None = None, usage: Usage | None = None) -> None:
@@ -74,8 +74,3 @@ class _PoolGauges:
                 active.add_metric(labels, instance.active)
                 healthy.add_metric(labels, 1 if instance.routable else 0)
         yield from (queued, active, healthy)
-
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.collectors), media_type=CONTENT_TYPE_LATEST)

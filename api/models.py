@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
+from api.deps import RegistryDep
 from api.modes import mode_models
 from engines.pool import Pool
 
@@ -28,11 +29,11 @@ def describe(pool: Pool) -> dict[str, Any]:
 
 
 @router.get("/v1/models")
-async def list_models(request: Request):
-    hosted = [describe(e) for e in request.app.state.registry.entries()]
+async def list_models(registry: RegistryDep):
+    hosted = [describe(e) for e in registry.entries()]
     return {"object": "list", "data": hosted + mode_models()}
 
 
 @router.get("/v1/models/{model_id:path}")
-async def get_model(model_id: str, request: Request):
-    return describe(request.app.state.registry.entry(model_id))
+async def get_model(model_id: str, registry: RegistryDep):
+    return describe(registry.entry(model_id))

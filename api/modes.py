@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from api import sse
+from api.deps import RegistryDep
 from api.errors import APIError
 from api.schemas import ChatCompletionRequest
+from engines.registry import ModelRegistry
 from modes import LEAD_ROLE, MODES, run_mode
+from modes.adapter import ModeRun, resolve_options
 from modes.events import Event, ModeOptions
 
 router = APIRouter()
@@ -27,34 +30,14 @@ class ModeRequest(ModeOptions):
     stream: bool = False
 
 
-def resolve_options(request: Request, mode: str, fields: dict[str, Any]) -> ModeOptions:
-    """Checks the mode and every named model before anything runs (unknown -> 404, bad -> 400)."""
-    if mode not in MODES:
-        raise APIError(404, f"Unknown mode '{mode}'. Modes: {', '.join(MODES)}.", code="mode_not_found",
-                       param="mode")
-    registry = request.app.state.registry
-    if not fields.get("members"):
-        fields["members"] = [e.spec.id for e in registry.entries() if e.spec.chat] or registry.ids
-    try:
-        options = ModeOptions(**fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"])
-        raise APIError(400, f"Invalid mode option '{param}': {first['msg']}", param=param,
-                       code="invalid_value") from None
-    for model_id in [*options.members, *([options.lead] if options.lead else [])]:
-        registry.entry(model_id)  # raises UnknownModel (404) listing the available models
-    return options
-
-
 @router.post("/v1/modes/{mode}")
-async def mode_endpoint(mode: str, body: ModeRequest, request: Request):
+async def mode_endpoint(mode: str, body: ModeRequest, request: Request, registry: RegistryDep):
     fields = body.model_dump(exclude={"question", "stream"}, exclude_unset=True)
-    options = resolve_options(request, mode, {**fields, "members": body.members})
-    events = run_mode(mode, body.question, options, request.app.state.registry.get)
+    options = resolve_options(mode, {**fields, "members": body.members}, registry)
+    events = run_mode(mode, body.question, options, registry.get)
     if body.stream:
         return sse.response(_sse_events(events))
-    return await sse.unless_disconnected(request, _summary(mode, events))
+    return (await _finished(request, mode, events)).summary()
 
 
 async def _sse_events(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
@@ -66,25 +49,11 @@ async def _sse_events(events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
     yield sse.DONE
 
 
-async def _summary(mode: str, events: AsyncIterator[Event]) -> dict[str, Any]:
-    final, error, turns, stages, total_ms = None, None, [], [], None
-    try:
-        async for event in events:
-            if event.type in ("member_done", "member_error"):
-                turns.append(event.as_dict())
-            elif event.type == "stage_done":
-                stages.append(event.as_dict())
-            elif event.type == "final":
-                final = event.as_dict()
-            elif event.type == "error":
-                error = event.text
-            elif event.type == "mode_done":
-                total_ms = event.duration_ms
-    finally:
-        await events.aclose()
-    if error is not None:
-        raise APIError(503, error, type="server_error", code="all_members_failed")
-    return {"mode": mode, "final": final, "stages": stages, "turns": turns, "duration_ms": total_ms}
+async def _finished(request: Request, mode: str, events: AsyncIterator[Event]) -> ModeRun:
+    run = await sse.unless_disconnected(request, ModeRun.collect(mode, events))
+    if run.error:
+        raise APIError(503, run.error, type="server_error", code="all_members_failed")
+    return run
 
 
 def question_from(body: ChatCompletionRequest) -> str:
@@ -95,7 +64,7 @@ def question_from(body: ChatCompletionRequest) -> str:
     return f"Conversation so far:\n{history}\n\nRespond to the last user message."
 
 
-async def mode_completion(request: Request, body: ChatCompletionRequest):
+async def mode_completion(request: Request, body: ChatCompletionRequest, registry: ModelRegistry):
     """`model: "<mode>"` on /v1/chat/completions: the final answer as an ordinary completion, with
     the stages attached as `mode` (on the last chunk when streaming)."""
     fields = dict(body.mode_options or {})
@@ -103,35 +72,33 @@ async def mode_completion(request: Request, body: ChatCompletionRequest):
         fields.setdefault("max_tokens", body.max_completion_tokens or body.max_tokens)
     if body.temperature is not None:
         fields.setdefault("temperature", body.temperature)
-    options = resolve_options(request, body.model, fields)
-    events = run_mode(body.model, question_from(body), options, request.app.state.registry.get)
+    options = resolve_options(body.model, fields, registry)
+    events = run_mode(body.model, question_from(body), options, registry.get)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if body.stream:
-        return sse.response(_alias_stream(events, head, body.model, options))
-    summary = await sse.unless_disconnected(request, _summary(body.model, events))
+        return sse.response(_alias_stream(events, head, body.model))
+    run = await _finished(request, body.model, events)
     return {**head, "object": "chat.completion",
             "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                         "message": {"role": "assistant", "content": summary["final"]["text"]}}],
-            "usage": _usage(summary["turns"]), "mode": summary}
+                         "message": {"role": "assistant", "content": run.final.text}}],
+            "usage": run.usage(), "mode": run.summary()}
 
 
-async def _alias_stream(events: AsyncIterator[Event], head: dict, mode: str, options: ModeOptions):
+async def _alias_stream(events: AsyncIterator[Event], head: dict, mode: str) -> AsyncIterator[bytes]:
     chunk = {**head, "object": "chat.completion.chunk"}
-    delta = lambda text, **extra: sse.encode(  # noqa: E731
-        {**chunk, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}], **extra})
-    lead = LEAD_ROLE.get(mode)
-    streamed, turns, stages = "", [], []
+
+    def delta(text: str) -> bytes:
+        return sse.encode({**chunk, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+    lead, run, streamed = LEAD_ROLE.get(mode), ModeRun(mode), ""
     try:
         yield sse.encode({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                 "finish_reason": None}]})
         async for event in events:
+            run.apply(event)
             if event.type == "token" and event.stage == "final" and event.role == lead:
                 streamed += event.text
                 yield delta(event.text)
-            elif event.type in ("member_done", "member_error"):
-                turns.append(event.as_dict())
-            elif event.type == "stage_done":
-                stages.append(event.as_dict())
             elif event.type == "error":
                 yield sse.encode({"error": {"message": event.text, "type": "server_error", "param": None,
                                             "code": "all_members_failed"}})
@@ -139,21 +106,13 @@ async def _alias_stream(events: AsyncIterator[Event], head: dict, mode: str, opt
             elif event.type == "final":
                 if event.text.strip() != streamed.strip():  # not streamed live, or the lead failed midway
                     yield delta(("\n\n" if streamed else "") + event.text)
-                summary = {"mode": mode, "final": event.as_dict(), "stages": stages, "turns": turns}
                 yield sse.encode({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                                  "usage": _usage(turns), "mode": summary})
+                                  "usage": run.usage(), "mode": run.summary()})
     finally:
         await events.aclose()
     yield sse.DONE
 
 
-def _usage(turns: list[dict]) -> dict[str, int]:
-    prompt = sum(t.get("data", {}).get("prompt_tokens", 0) for t in turns)
-    completion = sum(t.get("data", {}).get("completion_tokens", 0) for t in turns)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
 def mode_models() -> list[dict[str, Any]]:
     """The modes as entries of /v1/models, so model pickers in OpenAI clients offer them."""
     return [{"id": mode, "object": "model", "created": 0, "owned_by": "playground-modes"} for mode in MODES]
-

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.deps import RegistryDep
 from api.errors import APIError
 from genui import generate
 from genui.spec import UI_SPEC_SCHEMA, SpecError, validate
@@ -44,8 +45,8 @@ async def ui_schema():
 
 
 @router.post("/v1/ui/generate")
-async def generate_ui(body: GenerateUIRequest, request: Request):
-    engine = request.app.state.registry.get(body.model)
+async def generate_ui(body: GenerateUIRequest, registry: RegistryDep):
+    engine = registry.get(body.model)
     limits = {"max_tokens": body.max_tokens} if body.max_tokens else {}
     try:
         if body.kind == "actions":
@@ -63,13 +64,13 @@ async def generate_ui(body: GenerateUIRequest, request: Request):
 
 
 @router.post("/v1/ui/event")
-async def ui_event(body: UIEventRequest, request: Request):
+async def ui_event(body: UIEventRequest, registry: RegistryDep):
     try:
         spec = validate(body.spec)
     except SpecError as exc:
         raise APIError(400, str(exc), param="spec") from None
     try:
-        reply, updated = await generate.ui_event(request.app.state.registry.get(body.model), spec, body.event,
+        reply, updated = await generate.ui_event(registry.get(body.model), spec, body.event,
                                                  body.values)
     except SpecError as exc:
         raise _invalid_output(exc) from None

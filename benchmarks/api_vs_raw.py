@@ -5,7 +5,7 @@ Measures, in one run and on the same model, threads and context, alternating the
   api: `python app.py` on 127.0.0.1, streaming /v1/chat/completions read with httpx
 and prints median decode tokens/s and time to first token (TTFT), and their ratios.
 
-    python benchmarks/api_vs_raw.py [--model smollm2-135m-instruct] [--runs 9] [--max-tokens 256]
+    python -m benchmarks.api_vs_raw [--model smollm2-135m-instruct] [--runs 9] [--max-tokens 256]
 
 Targets (issue 2): api/raw tokens/s >= 0.97; TTFT overhead <= 15 ms.
 """
@@ -25,11 +25,10 @@ from pathlib import Path
 import httpx
 import llama_cpp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from engines.model_files import resolve_path, spec_for
+from tests.support.servers import free_port
 
-from engines.model_files import resolve_path, spec_for  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PROMPT = "Run {i}. Write a long, detailed story about a lighthouse keeper and a storm."
 

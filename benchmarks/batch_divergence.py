@@ -4,7 +4,7 @@ llama.cpp computes a batch of several sequences with other matrix shapes than on
 so logits can differ in the last bits; when two candidate tokens are nearly tied, greedy decoding
 can then take another path. This measures how often and how late that happens:
 
-    python benchmarks/batch_divergence.py [--prompts 16] [--streams 4] [--max-tokens 128] [--flash-attn]
+    python -m benchmarks.batch_divergence [--prompts 16] [--streams 4] [--max-tokens 128] [--flash-attn]
 
 Every prompt runs alone, then in groups of --streams concurrent requests; prints, per group size,
 how many streams differ from their solo text and at which generated token they first differ.
@@ -16,15 +16,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from engines.contract import GenerationRequest, collect
+from engines.local import LocalEngine
+from engines.model_files import resolve_path, spec_for
 
-from engines.contract import GenerationRequest, collect  # noqa: E402
-from engines.local import LocalEngine  # noqa: E402
-from engines.model_files import resolve_path, spec_for  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SUBJECTS = ["a lighthouse", "rain", "a cat", "the moon", "bread", "a river", "chess", "a violin", "snow",
             "a market", "bees", "a train", "the desert", "a library", "coffee", "a volcano"]

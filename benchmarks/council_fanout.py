@@ -2,7 +2,7 @@
 members' solo times, in one run, with the embedded models (greedy decoding, so each member writes
 the same answer alone and in the council).
 
-    python benchmarks/council_fanout.py [--threads 2] [--max-tokens 96] [--runs 3]
+    python -m benchmarks.council_fanout [--threads 2] [--max-tokens 96] [--runs 3]
 
 All models of a process decode on one thread, taking turns step by step (engines/batch.py: two
 OpenMP pools on the same cores slow every decode down), so with local members the stage-1 wall time
@@ -16,19 +16,17 @@ import asyncio
 import dataclasses
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from engines.catalog import find
+from engines.contract import GenerationRequest, collect
+from engines.local import LocalEngine
+from engines.model_files import resolve_path
+from modes import run_mode
+from modes.events import ModeOptions
 
-from engines.catalog import find  # noqa: E402
-from engines.contract import GenerationRequest, collect  # noqa: E402
-from engines.local import LocalEngine  # noqa: E402
-from engines.model_files import resolve_path  # noqa: E402
-from modes import run_mode  # noqa: E402
-from modes.events import ModeOptions  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 MEMBERS = ["smollm2-135m-instruct", "gemma3-270m"]
 QUESTION = "Explain in a few sentences why the sky is blue."

@@ -1,6 +1,6 @@
 """How fast is the engine? This app vs llama-server on the same GGUF, threads and slots, in one run.
 
-    python benchmarks/engine_vs_llama_server.py --llama-server PATH [--runs 5] [--max-tokens 200]
+    python -m benchmarks.engine_vs_llama_server --llama-server PATH [--runs 5] [--max-tokens 200]
 
 Phases (each side alternating run by run, so machine drift hits both alike):
   1. one stream:    app.py --max-concurrent 1 vs llama-server -np 1; median TTFT and decode tokens/s
@@ -36,11 +36,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from engines.model_files import resolve_path, spec_for
+from tests.support.servers import free_port
 
-from engines.model_files import resolve_path, spec_for  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PROMPT = "Run {i}. Write a long, detailed story about a lighthouse keeper and a storm."
 FRESH = {"Connection": "close"}  # llama-server may drop a kept-alive connection after a stream

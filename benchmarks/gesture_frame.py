@@ -1,7 +1,7 @@
 """One 640x480 webcam frame end to end: JPEG decode, hand landmarks, classification, temporal
 logic and annotation — the work the Gestures tab does per streamed frame.
 
-    python benchmarks/gesture_frame.py [--frames 200]
+    python -m benchmarks.gesture_frame [--frames 200]
 
 Target (issue 6): median <= 50 ms on a 2-core machine. Also prints the still-photo path
 (palm detection on every image) for comparison, measured in the same run.
@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import cv2
 
+from gestures.landmarks import HandTracker
+from gestures.pipeline import GestureSession, classify_photo
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from gestures.landmarks import HandTracker  # noqa: E402
-from gestures.pipeline import GestureSession, classify_photo  # noqa: E402
-
-PHOTOS = ROOT.parent / "shared" / "gestures"
+PHOTOS = ROOT / "tests" / "data" / "gestures"
 NAMES = ["Thumb_Up_3.jpg", "Victory_1.jpg", "Open_Palm_3.jpg", "Pointing_Up_1.jpg", "None_1.jpg"]
 
 

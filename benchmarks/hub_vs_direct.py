@@ -5,7 +5,7 @@ hub whose fleet file lists that instance. Alternating requests, each streaming /
 read with the same lean SSE reader as benchmarks/api_vs_raw.py; prints median decode tokens/s and
 time to first token (TTFT) for both, and their ratios.
 
-    python benchmarks/hub_vs_direct.py [--model smollm2-135m-instruct] [--runs 9] [--max-tokens 256]
+    python -m benchmarks.hub_vs_direct [--model smollm2-135m-instruct] [--runs 9] [--max-tokens 256]
 
 Targets (issue 3): hub/direct tokens/s >= 0.97; added TTFT <= 10 ms.
 
@@ -27,11 +27,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.api_vs_raw import measure_api, report
+from tests.support.servers import free_port
 
-from benchmarks.api_vs_raw import measure_api, report  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(*args: str) -> tuple[subprocess.Popen, str]:

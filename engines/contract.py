@@ -1,7 +1,10 @@
-"""The engine contract: one streaming method plus `aclose()`.
+"""The engine contract: one streaming method, plus what a pool needs to route and watch it.
 
-Everything that produces tokens (a llama.cpp model in this process, later a remote OpenAI-compatible
-server or a pool of instances) implements `Engine`. Callers that want one answer use `collect()`.
+Everything that produces tokens implements `Engine`: a llama.cpp model in this process
+(`LocalEngine`), any OpenAI-compatible server (`RemoteEngine`), and all instances of one model
+together (`Pool`). `stream` is the whole generation contract; callers that want one answer use
+`collect()`. `load()` and `probe()` tell a pool how busy and how healthy an engine is, without
+spending tokens; `details()` is free-form, for dashboards.
 """
 
 from __future__ import annotations
@@ -101,14 +104,60 @@ class Completion:
     created: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class Load:
+    """How busy an engine is: requests generating, requests waiting, and how many it runs at once.
+    The one shape of load everywhere: `details()`, heartbeats to a hub, and probes of an instance."""
+
+    active: int = 0
+    queued: int = 0
+    max_concurrent: int = 1
+
+    def as_dict(self) -> dict[str, int]:
+        return {"active": self.active, "queued": self.queued, "max_concurrent": self.max_concurrent}
+
+    @classmethod
+    def read(cls, data: Any) -> Load | None:
+        """A load from untrusted JSON (a heartbeat, another server's /health/details); None if unusable."""
+        if not isinstance(data, dict):
+            return None
+        values = {key: data[key] for key in ("active", "queued", "max_concurrent")
+                  if isinstance(data.get(key), int) and not isinstance(data.get(key), bool) and data[key] >= 0}
+        if "max_concurrent" in values and values["max_concurrent"] < 1:
+            del values["max_concurrent"]
+        return cls(**values) if values else None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The answer to "can you serve?", found without generating."""
+
+    ok: bool
+    detail: str = ""
+    load: Load | None = None  # where the engine reports it
+
+
 class Engine(Protocol):
-    """A model that can generate. `stream` raises errors from `engines.errors`, never returns None."""
+    """A model that can generate. Errors are the typed ones of `engines.errors`; nothing returns None."""
 
     model_id: str
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]: ...
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """The answer, chunk by chunk; the last chunk has finish_reason, usage and timings. Closing
+        the iterator early cancels the generation."""
+        ...
 
-    def details(self) -> dict[str, Any]: ...
+    def load(self) -> Load | None:
+        """Live load where the engine knows it (a local model's slots); None where only a probe can tell."""
+        ...
+
+    async def probe(self) -> ProbeResult:
+        """Whether it can serve now, without spending tokens."""
+        ...
+
+    def details(self) -> dict[str, Any]:
+        """Free-form facts for /health/details and the Models tab."""
+        ...
 
     async def aclose(self) -> None: ...
 

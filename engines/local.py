@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
-from llama_cpp._internals import LlamaModel
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
 from engines import generation
 from engines.batch import Batch
 from engines.catalog import ModelSpec
-from engines.contract import Chunk, GenerationRequest
+from engines.contract import Chunk, GenerationRequest, Load, ProbeResult
 from engines.errors import ContextOverflow, InvalidRequest, Unavailable
+from engines.llama import load_model
 from engines.slots import SlotPool
 
 _DONE = object()
@@ -47,9 +47,7 @@ class LocalEngine:
         self.path = path
         started = time.perf_counter()
         before = _resident_bytes()
-        params = llama_cpp.llama_model_default_params()
-        params.use_mmap = True
-        self._model = LlamaModel(path_model=str(path), params=params, verbose=False)
+        self._model = load_model(path)
         loaded = _resident_bytes()
         self._pieces = generation.Pieces(self._model.vocab)
         self.batch = Batch(
@@ -169,6 +167,14 @@ class LocalEngine:
         finally:
             sequence.cancelled = True  # a disconnected client or Stop leaves the batch before the next step
 
+    def load(self) -> Load:
+        return Load(active=self.slots.active, queued=self.slots.queued, max_concurrent=self.slots.size)
+
+    async def probe(self) -> ProbeResult:
+        if self._closed:
+            return ProbeResult(False, "shutting down")
+        return ProbeResult(True, "local", self.load())
+
     def details(self) -> dict[str, Any]:
         return {
             "loaded": True,
@@ -176,9 +182,7 @@ class LocalEngine:
             "n_ctx": self.spec.n_ctx,
             "n_threads": self.spec.n_threads,
             "n_batch": self.spec.n_batch,
-            "max_concurrent": self.slots.size,
-            "active": self.slots.active,
-            "queued": self.slots.queued,
+            **self.load().as_dict(),
             "max_queue": self.slots.max_queue,
             "thinking": self.thinking,
             "load_seconds": round(self.load_seconds, 2),

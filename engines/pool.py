@@ -8,7 +8,7 @@ taken back — so a failure ends the stream with the error.
 
 An instance that fails `FAILURES_TO_COOL` times within `FAILURE_WINDOW` seconds (or cannot be reached
 at all) cools down: it gets no traffic until a health probe passes again, at the earliest after
-`MIN_COOLDOWN` seconds. Probes are driven from outside (the fleet monitor) through `probe()`.
+`MIN_COOLDOWN` seconds. Health checks are driven from outside (the fleet monitor) through `check()`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from engines.catalog import ModelSpec
-from engines.contract import Chunk, Engine, GenerationRequest, Usage
+from engines.contract import Chunk, Engine, GenerationRequest, Load, ProbeResult, Usage
 from engines.errors import EngineError, InvalidRequest, Overloaded, Unavailable, Unreachable
 
 FAILURES_TO_COOL = 3
@@ -57,7 +57,7 @@ class Instance:
     state: State = "healthy"
     error: str = ""
     in_flight: int = 0  # this process's requests on it now
-    reported: dict[str, int] = field(default_factory=dict)  # active/queued the instance itself last said
+    reported: Load | None = None  # what the instance itself last said (heartbeat or probe)
     failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_TO_COOL))
     cooling_since: float = 0.0
     last_seen: float = field(default_factory=time.time)
@@ -71,21 +71,22 @@ class Instance:
     def routable(self) -> bool:
         return self.state == "healthy" and self.engine is not None
 
-    def _load(self) -> dict[str, Any]:
-        """What the instance says about its slots: live for a local engine, last report for a remote one."""
-        return self.engine.details() if self.kind == "local" and self.engine is not None else self.reported
+    def _load(self) -> Load:
+        """Live for a local engine, the last report for a remote one, else what the configuration says."""
+        live = self.engine.load() if self.engine is not None else None
+        return live or self.reported or Load(max_concurrent=self.max_concurrent)
 
     @property
     def active(self) -> int:
-        return max(self.in_flight if self.kind == "remote" else 0, self._load().get("active", 0))
+        return max(self.in_flight if self.kind == "remote" else 0, self._load().active)
 
     @property
     def queued(self) -> int:
-        return self._load().get("queued", 0)
+        return self._load().queued
 
     @property
     def capacity(self) -> int:
-        return self._load().get("max_concurrent") or self.max_concurrent
+        return self._load().max_concurrent
 
     @property
     def busyness(self) -> float:
@@ -241,8 +242,8 @@ class Pool:
 
     # -- health --
 
-    async def probe(self) -> None:
-        """Asks each remote instance whether it can serve (no tokens spent); updates states and load."""
+    async def check(self) -> None:
+        """Asks each instance whether it can serve (no tokens spent); updates states and load."""
         for instance in list(self.instances.values()):
             if instance.state == "gone" and time.time() - instance.last_seen > GONE_KEEP_SECONDS:
                 self.remove(instance.name)
@@ -250,13 +251,8 @@ class Pool:
 
     async def _probe(self, instance: Instance) -> None:
         cooled = time.monotonic() - instance.cooling_since >= MIN_COOLDOWN
-        probe = getattr(instance.engine, "probe", None)
-        if probe is None:  # a local engine: nothing to ask, the cooldown itself is the pause
-            if instance.state == "cooling" and cooled:
-                instance.state = "healthy"
-            return
-        result = await probe()
-        if result.load:
+        result = await instance.engine.probe()
+        if result.load is not None:
             instance.reported = result.load
         if not result.ok:
             instance.fail(f"health probe failed: {result.detail}", at_once=True)
@@ -265,6 +261,14 @@ class Pool:
             if instance.state == "cooling" and cooled:
                 instance.state, instance.error = "healthy", ""
                 instance.failures.clear()
+
+    def load(self) -> Load:
+        live = [i for i in self.instances.values() if i.state != "gone"]
+        return Load(active=self.active, queued=sum(i.queued for i in live),
+                    max_concurrent=max(1, sum(i.capacity for i in live if i.routable)))
+
+    async def probe(self) -> ProbeResult:
+        return ProbeResult(self.state == "ready", self.state, self.load())
 
     def details(self) -> dict[str, Any]:
         instances = list(self.instances.values())

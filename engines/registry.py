@@ -84,6 +84,11 @@ class ModelRegistry:
         return list(self._pools.values())
 
     @property
+    def chat_ids(self) -> list[str]:
+        """The chat models (instruction-tuned) — or every model when none is one."""
+        return [p.model_id for p in self._pools.values() if p.spec.chat] or self.ids
+
+    @property
     def local_state(self) -> str:
         """loading / failed while any locally hosted model is; else ready."""
         states = {p.local.state for p in self._pools.values() if p.local is not None}

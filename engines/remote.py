@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from engines.contract import Chunk, GenerationRequest, Timings, Usage
+from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, Timings, Usage
 from engines.errors import (
     ContextOverflow,
     EngineError,
@@ -39,13 +39,6 @@ class Timeouts:
     connect: float = 5.0  # TCP + TLS handshake
     first_token: float = 120.0  # request sent -> first token (covers the upstream's queue and prompt)
     idle: float = 60.0  # longest silence between two tokens
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    ok: bool
-    detail: str = ""
-    load: dict[str, int] | None = None  # active / queued / max_concurrent, where the upstream reports it
 
 
 def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError:
@@ -199,6 +192,9 @@ class RemoteEngine:
         async with self.session.get(url) as response:
             return response.status, await response.read()
 
+    def load(self) -> None:
+        return None  # known only from probes and heartbeats (the pool keeps what they report)
+
     def details(self) -> dict[str, Any]:
         return {"url": self.base_url, "upstream_model": self.upstream_model}
 
@@ -261,5 +257,4 @@ def _health_result(status: int, body: bytes, model: str) -> ProbeResult:
     entry = models[model]
     if entry.get("state") not in ("ready", None):
         return ProbeResult(False, f"model {entry.get('state')}")
-    load = {key: int(entry[key]) for key in ("active", "queued", "max_concurrent") if isinstance(entry.get(key), int)}
-    return ProbeResult(True, "ready", load)
+    return ProbeResult(True, "ready", Load.read(entry))

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engines.contract import Load
 from engines.errors import InvalidRequest
 from engines.registry import ModelRegistry, remote_spec
 from engines.remote import RemoteEngine, Timeouts
@@ -68,7 +69,7 @@ class Hub:
     # -- registration --
 
     def register(self, instance_id: str, url: str, models: list[dict[str, Any]], *, api_key: str | None = None,
-                 load: dict[str, dict[str, int]] | None = None) -> None:
+                 load: dict[str, Load] | None = None) -> None:
         if not models:
             raise InvalidRequest("Register at least one model.", param="models")
         self._forget(instance_id)  # a re-registration replaces what was known
@@ -83,7 +84,7 @@ class Hub:
         self.heartbeat(instance_id, load)
         log.info("instance %s registered at %s serving %s", instance_id, url, ", ".join(m["id"] for m in models))
 
-    def heartbeat(self, instance_id: str, load: dict[str, dict[str, int]] | None = None,
+    def heartbeat(self, instance_id: str, load: dict[str, Load] | None = None,
                   draining: bool = False) -> bool:
         """False when the instance is unknown (it should register again)."""
         member = self.members.get(instance_id)
@@ -93,7 +94,7 @@ class Hub:
         for instance, model_id in self._instances(member):
             instance.last_seen = time.time()
             if load and model_id in load:
-                instance.reported = {k: int(v) for k, v in load[model_id].items() if isinstance(v, int)}
+                instance.reported = load[model_id]
             if draining:
                 instance.state = "draining"
             elif instance.state == "gone":
@@ -145,7 +146,7 @@ class Hub:
             self.expire()
             if time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + self.probe_interval
-                await asyncio.gather(*(pool.probe() for pool in self.registry.entries()), return_exceptions=True)
+                await asyncio.gather(*(pool.check() for pool in self.registry.entries()), return_exceptions=True)
             await asyncio.sleep(tick)
 
 

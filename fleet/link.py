@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from engines.contract import Load
 from engines.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ class HubLink:
                 for p in self.registry.entries() if p.local is not None and p.local.routable]
 
     def load(self) -> dict[str, dict[str, int]]:
-        return {p.spec.id: {"active": p.local.active, "queued": p.local.queued, "max_concurrent": p.local.capacity}
+        """Each local model's Load, as the heartbeat carries it."""
+        return {p.spec.id: Load(p.local.active, p.local.queued, p.local.capacity).as_dict()
                 for p in self.registry.entries() if p.local is not None and p.local.routable}
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:

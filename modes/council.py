@@ -37,7 +37,7 @@ answer only."""
 
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("council", lookup, options)
-    chairman = options.lead or options.members[0]
+    chairman = options.lead_member
 
     answers: list[Answer] = []
     async for event in runner.stage("answers", [Turn(m, "member", "answers", ask(question))

@@ -37,7 +37,7 @@ def normalize(text: str) -> str:
 
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("debate", lookup, options)
-    judge = options.lead or options.members[0]
+    judge = options.lead_member
     latest: dict[str, Answer] = {}
     for round_number in range(0, options.rounds + 1):
         stage = "answers" if round_number == 0 else f"round {round_number}"

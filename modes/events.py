@@ -16,19 +16,24 @@ Event types (the `type` field):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+EventType = Literal["mode_start", "stage_start", "member_start", "token", "member_done", "member_error",
+                    "stage_done", "final", "error", "mode_done"]
+Role = Literal["", "member", "chairman", "moderator", "judge", "synthesizer", "aggregator"]
+Status = Literal["", "running", "done", "error"]
 
 
 @dataclass(frozen=True)
 class Event:
-    type: str
+    type: EventType
     mode: str
     stage: str = ""
     member: str = ""
-    role: str = ""  # member | chairman | moderator | judge | synthesizer | aggregator
-    status: str = ""  # running | done | error
+    role: Role = ""
+    status: Status = ""
     text: str = ""
     duration_ms: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
@@ -51,3 +56,8 @@ class ModeOptions(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2)
     turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")
     exclude_self_votes: bool = Field(True, description="Council: a member's ranking of its own answer is ignored")
+
+    @property
+    def lead_member(self) -> str:
+        """Who leads (chairs, moderates, judges, aggregates): `lead`, else the first member."""
+        return self.lead or self.members[0]

@@ -29,7 +29,7 @@ def numbered(answers: list[Answer]) -> str:
 
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("mixture", lookup, options)
-    aggregator = options.lead or options.members[0]
+    aggregator = options.lead_member
     previous: list[Answer] = []
     for layer in range(1, options.rounds + 1):
         stage = f"layer {layer}"

@@ -40,7 +40,7 @@ def transcript(turns: list[Answer]) -> str:
 
 async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:
     runner = TurnRunner("roundtable", lookup, options)
-    moderator = options.lead or options.members[0]
+    moderator = options.lead_member
     said: list[Answer] = []
     for round_number in range(1, options.rounds + 1):
         stage = f"round {round_number}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from engines.contract import Engine, GenerationRequest
 from engines.errors import EngineError
-from modes.events import Event, ModeOptions
+from modes.events import Event, EventType, ModeOptions, Role
 
 EngineLookup = Callable[[str], Engine]
 _TURN_OVER = object()
@@ -21,7 +21,7 @@ _TURN_OVER = object()
 @dataclass(frozen=True)
 class Turn:
     member: str
-    role: str  # member | chairman | moderator | judge | synthesizer
+    role: Role
     stage: str
     messages: list[dict[str, str]]
     json_schema: dict[str, Any] | None = None
@@ -48,7 +48,7 @@ class TurnRunner:
     def __init__(self, mode: str, lookup: EngineLookup, options: ModeOptions):
         self.mode, self.lookup, self.options = mode, lookup, options
 
-    def event(self, type: str, **fields) -> Event:
+    def event(self, type: EventType, **fields) -> Event:
         return Event(type, self.mode, **fields)
 
     async def stage(self, stage: str, turns: list[Turn], answers: list[Answer]) -> AsyncIterator[Event]:

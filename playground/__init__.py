@@ -11,6 +11,7 @@ from playground.arena_tab import CSS as ARENA_CSS
 from playground.arena_tab import DEFAULT_LEAD, ArenaTab
 from playground.chat_tab import ChatTab
 from playground.genui_tab import GenUITab
+from playground.gesture_bus import gesture_bus
 from playground.gestures_tab import GesturesTab
 
 CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Blocks constructor
@@ -18,15 +19,14 @@ CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Bloc
 
 def model_choices(registry: ModelRegistry) -> tuple[list[str], list[str]]:
     """(every model id, the chat models — or every model when none is a chat model)."""
-    ids = registry.ids
-    return ids, [p.spec.id for p in registry.entries() if p.spec.chat] or ids
+    return registry.ids, registry.chat_ids
 
 
 def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:
     ids, chat_models = model_choices(registry)
     default = chat_models[0] if chat_models else None
     # Messages made by gestures on the Gestures tab go to the Chat or the Arena, whichever was opened last.
-    gesture_messages = gr.JSON(visible="hidden", render=False, elem_id="gesture-messages")
+    gesture_messages = gesture_bus()
     with gr.Blocks(title="Serverless LLM Playground") as blocks:
         gr.Markdown("## Serverless LLM Playground\nSmall open models, served by llama.cpp. "
                     "OpenAI-compatible API at `/v1` on this same port.")

@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
-from pydantic import ValidationError
 
 from engines.errors import EngineError
 from engines.registry import ModelRegistry
 from genui import generate
 from genui.spec import SpecError
 from modes import LEAD_ROLE, MODES, run_mode
+from modes.adapter import ModeRun, Step, resolve_options
 from modes.events import Event, ModeOptions
-from playground.gestures_tab import message_for
+from playground.gesture_bus import message_for
 
 DEFAULT_LEAD = "(first member)"
 MODE_HELP = {
@@ -35,54 +35,41 @@ MODE_HELP = {
 }
 
 
-class ArenaView:
-    """Everything the tab shows, rebuilt from the events seen so far."""
+def shown_text(step: Step) -> str:
+    return step.text + (f"\n\n⚠️ {step.error}" if step.error else "")
 
-    def __init__(self):
-        self.steps: list[dict[str, Any]] = []  # one per turn: title, text, status, duration
-        self._index: dict[tuple[str, str, str], int] = {}
-        self.stage = ""
-        self.final = ""
-        self.final_by = ""
-        self.error = ""
-        self.notes: list[str] = []
+
+class ArenaView:
+    """Everything the tab shows, rendered from the fold of the events seen so far (`ModeRun`)."""
+
+    def __init__(self, mode: str = ""):
+        self.run = ModeRun(mode)
         self.options: list[dict[str, str]] = []  # quick actions under the final answer
 
     def apply(self, event: Event) -> None:
-        key = (event.stage, event.member, event.role)
-        if event.type == "stage_start":
-            self.stage = event.stage
-        elif event.type == "member_start":
-            self._index[key] = len(self.steps)
-            who = event.member if event.role == "member" else f"{event.role}: {event.member}"
-            self.steps.append({"title": f"{event.stage} · {who}", "stage": event.stage, "member": event.member,
-                               "text": "", "status": "pending", "duration": None})
-        elif event.type == "token":
-            self.steps[self._index[key]]["text"] += event.text
-        elif event.type in ("member_done", "member_error"):
-            step = self.steps[self._index[key]]
-            step["status"] = "done"
-            step["duration"] = round((event.duration_ms or 0) / 1000, 1)
-            if event.type == "member_error":
-                step["text"] += f"\n\n⚠️ {event.text}"
-                step["title"] += " (failed)"
-        elif event.type == "stage_done" and event.data.get("converged"):
-            self.notes.append(f"The moderator ended the discussion after {event.stage}.")
-        elif event.type == "final":
-            self.final, self.final_by = event.text, event.member or "vote"
-            fastest = event.data.get("fastest_total")
-            if fastest:
-                self.notes.append(f"Fastest: {fastest}")
-        elif event.type == "error":
-            self.error = event.text
+        self.run.apply(event)
+
+    @property
+    def final(self) -> str:
+        return self.run.final.text if self.run.final else ""
+
+    @property
+    def final_by(self) -> str:
+        return (self.run.final.member or "vote") if self.run.final else ""
+
+    def notes(self) -> list[str]:
+        notes = [f"The moderator ended the discussion after {stage['stage']}."
+                 for stage in self.run.stages if stage.get("data", {}).get("converged")]
+        fastest = self.run.final.data.get("fastest_total") if self.run.final else None
+        return notes + ([f"Fastest: {fastest}"] if fastest else [])
 
     def timeline(self) -> list[dict[str, Any]]:
         messages = []
-        for step in self.steps:
-            metadata = {"title": step["title"], "status": step["status"]}
-            if step["duration"] is not None:
-                metadata["duration"] = step["duration"]
-            messages.append({"role": "assistant", "content": step["text"] or "…", "metadata": metadata})
+        for step in self.run.steps:
+            metadata = {"title": step.title, "status": "pending" if step.status == "running" else "done"}
+            if step.duration_ms is not None:
+                metadata["duration"] = round(step.duration_ms / 1000, 1)
+            messages.append({"role": "assistant", "content": shown_text(step) or "…", "metadata": metadata})
         if self.final:
             final = {"role": "assistant", "content": f"**Final answer** ({self.final_by}):\n\n{self.final}"}
             if self.options:
@@ -93,20 +80,20 @@ class ArenaView:
     def columns(self) -> str:
         """The current stage's turns side by side (text escaped: model output is never markup here)."""
         cards = []
-        for step in (s for s in self.steps if s["stage"] == self.stage):
-            state = "⏳" if step["status"] == "pending" else f"✓ {step['duration']} s"
+        for step in (s for s in self.run.steps if s.stage == self.run.stage):
+            state = "⏳" if step.status == "running" else f"✓ {round((step.duration_ms or 0) / 1000, 1)} s"
             cards.append(
-                f"<div class='arena-card'><div class='arena-head'><b>{html.escape(step['title'])}</b>"
-                f"<span>{state}</span></div><div class='arena-text'>{html.escape(step['text'])}</div></div>")
+                f"<div class='arena-card'><div class='arena-head'><b>{html.escape(step.title)}</b>"
+                f"<span>{state}</span></div><div class='arena-text'>{html.escape(step.text)}</div></div>")
         return f"<div class='arena-columns'>{''.join(cards)}</div>" if cards else ""
 
     def headline(self) -> str:
-        if self.error:
-            return f"### ⚠️ {self.error}"
+        if self.run.error:
+            return f"### ⚠️ {self.run.error}"
         if self.final:
-            extra = "".join(f"\n\n_{note}_" for note in self.notes)
+            extra = "".join(f"\n\n_{note}_" for note in self.notes())
             return f"### Final answer — {self.final_by}\n\n{self.final}{extra}"
-        return f"Running: **{self.stage or 'starting'}**…"
+        return f"Running: **{self.run.stage or 'starting'}**…"
 
 
 CSS = """
@@ -121,30 +108,26 @@ class ArenaTab:
     def __init__(self, registry: ModelRegistry):
         self.registry = registry
 
-    def _options(self, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes) -> ModeOptions:
-        for model_id in [*(members or []), *([lead] if lead and lead != DEFAULT_LEAD else [])]:
-            if model_id not in self.registry.ids:
-                raise gr.Error(f"Unknown model '{model_id}'. Available: {', '.join(self.registry.ids)}.")
-        try:
-            return ModeOptions(
-                members=list(members or []), lead=None if lead in (None, "", DEFAULT_LEAD) else lead,
-                rounds=int(rounds), max_tokens=int(max_tokens), turn_timeout=float(turn_timeout),
-                exclude_self_votes=bool(exclude_self_votes))
-        except ValidationError as exc:
-            raise gr.Error(f"Check the settings: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}") from None
-
-    def _events(self, mode, question, options) -> AsyncIterator[Event]:
-        if mode not in MODES:
-            raise gr.Error(f"Pick a mode: {', '.join(MODES)}.")
+    def _start(self, mode, question, members, lead, rounds, max_tokens, turn_timeout,
+               exclude_self_votes) -> tuple[ModeOptions, AsyncIterator[Event]]:
+        """The options and the event stream, checked like the REST route's; a gr.Error says what is wrong."""
         if not (question or "").strip():
             raise gr.Error("Type a question first.")
-        return run_mode(mode, question.strip(), options, self.registry.get)
+        fields = {"members": list(members or []), "lead": None if lead in (None, "", DEFAULT_LEAD) else lead,
+                  "rounds": int(rounds), "max_tokens": int(max_tokens), "turn_timeout": float(turn_timeout),
+                  "exclude_self_votes": bool(exclude_self_votes)}
+        try:
+            options = resolve_options(mode, fields, self.registry)
+        except EngineError as exc:
+            raise gr.Error(exc.message) from None
+        return options, run_mode(mode, question.strip(), options, self.registry.get)
 
     async def stream(self, mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes,
                      quick_actions=False):
-        options = self._options(members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes)
-        view, shown_at = ArenaView(), 0.0
-        async for event in self._events(mode, question, options):
+        options, events = self._start(mode, question, members, lead, rounds, max_tokens, turn_timeout,
+                                      exclude_self_votes)
+        view, shown_at = ArenaView(mode), 0.0
+        async for event in events:
             view.apply(event)
             # Tokens arrive faster than a page can redraw: refresh at most ~12 times a second.
             if event.type != "token" or time.monotonic() - shown_at > 0.08:
@@ -153,7 +136,7 @@ class ArenaTab:
         if quick_actions and view.final:
             conversation = [{"role": "user", "content": question}, {"role": "assistant", "content": view.final}]
             try:
-                suggested = await generate.quick_actions(self.registry.get(options.lead or options.members[0]),
+                suggested = await generate.quick_actions(self.registry.get(options.lead_member),
                                                          conversation)
                 view.options = [{"label": o["label"], "value": o["value"]} for o in suggested]
             except (SpecError, EngineError) as exc:
@@ -181,17 +164,16 @@ class ArenaTab:
                     rounds: int = 2, max_tokens: int = 256, turn_timeout: float = 120.0,
                     exclude_self_votes: bool = True) -> dict[str, Any]:
         """Runs a mode to the end (for gradio_client): {final, final_by, error, turns: [{title, text}]}."""
-        options = self._options(members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes)
-        view = ArenaView()
-        async for event in self._events(mode, question, options):
-            view.apply(event)
-        return {"final": view.final, "final_by": view.final_by, "error": view.error,
-                "turns": [{"title": s["title"], "text": s["text"]} for s in view.steps]}
+        _, events = self._start(mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes)
+        view = ArenaView(mode)
+        view.run = await ModeRun.collect(mode, events)
+        return {"final": view.final, "final_by": view.final_by, "error": view.run.error,
+                "turns": [{"title": s.title, "text": shown_text(s)} for s in view.run.steps]}
 
     def build(self, gesture_messages: gr.JSON | None = None,
               view: gr.State | None = None) -> tuple[gr.Dropdown, gr.CheckboxGroup]:
         ids = self.registry.ids
-        chat_ids = [e.spec.id for e in self.registry.entries() if e.spec.chat] or ids
+        chat_ids = self.registry.chat_ids
         with gr.Row():
             mode = gr.Radio(list(MODES), value="council", label="Mode", elem_id="arena-mode", scale=3)
             lead = gr.Dropdown([DEFAULT_LEAD, *ids], value=DEFAULT_LEAD, label="Chairman", scale=1)

@@ -17,7 +17,7 @@ from engines.errors import EngineError
 from engines.registry import ModelRegistry
 from genui import generate
 from genui.spec import SpecError
-from playground.gestures_tab import message_for
+from playground.gesture_bus import message_for
 
 Message = dict[str, Any]
 THINKING_TITLE = "💭 Thinking"

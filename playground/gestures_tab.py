@@ -76,14 +76,6 @@ PAGE_ACTIONS_JS = """
 """
 
 
-def message_for(event: dict | None, view: str, target: str) -> str | None:
-    """The text a gesture asked to send, if `target` ("chat" or "arena") is the view in use."""
-    if view != target:
-        return None
-    texts = [a["text"] for a in (event or {}).get("actions", []) if a.get("kind") == "send"]
-    return texts[0] if texts else None
-
-
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """Uploads may be grayscale or carry an alpha channel."""
     if image.ndim == 2:

@@ -10,7 +10,7 @@ from llama_cpp import Llama
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from openai import OpenAI
 
-from tests.conftest import CHAT_MODEL
+from tests.support.servers import CHAT_MODEL
 
 QUESTION = [{"role": "user", "content": "List the planets of the solar system, one per line."}]
 

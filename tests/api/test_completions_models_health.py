@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from openai import OpenAI
 
-from tests.conftest import BASE_MODEL, CHAT_MODEL
+from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 
 def test_plain_completion_on_the_base_model(server):

@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server
+from tests.support.servers import CHAT_MODEL, start_server, stop_server
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -93,6 +93,7 @@ def test_completion_prompt_over_context_is_400(server):
     assert_openai_error(post(server, body, "/completions"), 400, code="context_length_exceeded")
 
 
+@pytest.mark.slow
 def test_api_key_is_enforced_when_configured(tmp_path):
     keyed = start_server(tmp_path, "--model", CHAT_MODEL, "--no-ui", "--api-key", "s3cret",
                          "--max-concurrent", "1")

@@ -12,31 +12,25 @@ import pytest
 
 from api import create_api
 from engines.catalog import find
-from engines.contract import Chunk, GenerationRequest
+from engines.contract import Chunk
 from engines.errors import Unavailable
 from engines.registry import ModelRegistry
+from fleet.hub import Hub
+from fleet.node import Node
 from settings import Settings
+from tests.support.scripted import ScriptedEngine
 
 SPEC = find("smollm2-135m-instruct")
 HELLO = {"model": SPEC.id, "messages": [{"role": "user", "content": "hi"}]}
 
 
-class CrashesMidStream:
-    model_id = SPEC.id
-
-    async def stream(self, request: GenerationRequest):
-        yield Chunk(text="Hello")
-        raise Unavailable("the model process died")
-
-    def details(self):
-        return {}
-
-    async def aclose(self):
-        pass
+def CrashesMidStream() -> ScriptedEngine:
+    return ScriptedEngine([Chunk(text="Hello")], model_id=SPEC.id, fault=Unavailable("the model process died"))
 
 
 def app_with(registry: ModelRegistry):
-    return create_api(Settings(models=[SPEC.id]), registry)
+    settings = Settings(models=[SPEC.id])
+    return create_api(settings, Node("test", registry, Hub(registry), settings))
 
 
 async def call(app, method, path, **kwargs):

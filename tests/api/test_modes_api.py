@@ -8,7 +8,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.conftest import BASE_MODEL, CHAT_MODEL
+from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 MEMBERS = [CHAT_MODEL, BASE_MODEL]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openai import OpenAI
 
-from tests.conftest import CHAT_MODEL, samples, total
+from tests.support.servers import CHAT_MODEL, samples, total
 
 SYSTEM = {"role": "system", "content": "You are the guide of a small maritime museum. " * 12}
 

@@ -7,7 +7,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server
+from tests.support.servers import CHAT_MODEL, start_server, stop_server
 
 BODY = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 

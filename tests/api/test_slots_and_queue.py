@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import CHAT_MODEL, wait_for
+from tests.support.servers import CHAT_MODEL, wait_for
 
 LONG = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Write a very long story about a dragon."}],
         "max_tokens": 2000, "temperature": 1.0, "stream": True, "ignore_eos": True}

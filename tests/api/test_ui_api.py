@@ -6,7 +6,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import CHAT_MODEL
+from tests.support.servers import CHAT_MODEL
 
 
 def post(server, path, body):

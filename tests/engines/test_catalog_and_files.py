@@ -14,7 +14,7 @@ from openai import OpenAI
 from engines import catalog
 from engines.errors import ModelFileMissing, UnknownModel
 from engines.model_files import resolve_path, spec_for
-from tests.conftest import ROOT, start_server, stop_server
+from tests.support.servers import ROOT, start_server, stop_server
 
 SERVERLESS_LLM_MODELS = [
     "qwen3-4b", "phi-4-mini", "functiongemma-270m-it", "smollm3-3b", "lfm2.5-1.2b-instruct", "dasd-4b-thinking",
@@ -72,6 +72,7 @@ def test_hub_model_missing_offline_says_what_to_do(offline_cache):
     assert "not in the Hugging Face cache" in message and "--model /path/to/file.gguf" in message
 
 
+@pytest.mark.slow
 def test_server_hosts_a_cached_hub_model_offline(offline_cache, tmp_path):
     srv = start_server(tmp_path, "--model", "qwen3-4b", "--hf-cache", str(offline_cache), "--no-ui",
                        "--max-concurrent", "1", "--ctx", "1024", env={"HF_HUB_OFFLINE": "1"})
@@ -84,6 +85,7 @@ def test_server_hosts_a_cached_hub_model_offline(offline_cache, tmp_path):
         stop_server(srv)
 
 
+@pytest.mark.slow
 def test_missing_hub_model_fails_health_with_the_reason(tmp_path):
     srv = start_server(tmp_path, "--model", "phi-4-mini", "--hf-cache", str(tmp_path), "--no-ui",
                        env={"HF_HUB_OFFLINE": "1"}, wait_ready=False)
@@ -101,6 +103,7 @@ def test_missing_hub_model_fails_health_with_the_reason(tmp_path):
         stop_server(srv)
 
 
+@pytest.mark.slow
 def test_local_gguf_path_is_served(tmp_path, chat_model_path):
     local = tmp_path / "My-Model.gguf"
     local.symlink_to(chat_model_path)

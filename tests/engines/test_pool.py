@@ -8,34 +8,20 @@ import asyncio
 import pytest
 
 from engines.catalog import find
-from engines.contract import Chunk, GenerationRequest, Timings, Usage, collect
+from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, collect
 from engines.errors import InvalidRequest, Overloaded, Unavailable, Unreachable
 from engines.pool import FAILURES_TO_COOL, Instance, Pool
+from tests.support.scripted import ScriptedEngine, answer
 
 SPEC = find("smollm2-135m-instruct")
 REQUEST = GenerationRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=4)
 
 
-class Scripted:
+def Scripted(text="ok", fault: Exception | None = None, after_first=False) -> ScriptedEngine:
     """Answers `text`, or raises `fault` before the first chunk (or after it, with `after_first`)."""
-
-    def __init__(self, text="ok", fault: Exception | None = None, after_first=False):
-        self.model_id, self.text, self.fault, self.after_first, self.calls = SPEC.id, text, fault, after_first, 0
-
-    async def stream(self, request):
-        self.calls += 1
-        if self.fault and not self.after_first:
-            raise self.fault
-        yield Chunk(text=self.text)
-        if self.fault:
-            raise self.fault
-        yield Chunk(finish_reason="stop", usage=Usage(1, 1), timings=Timings(completion_tokens=1))
-
-    def details(self):
-        return {}
-
-    async def aclose(self):
-        pass
+    if fault is None:
+        return ScriptedEngine(answer(text), model_id=SPEC.id)
+    return ScriptedEngine([Chunk(text=text)] if after_first else [], model_id=SPEC.id, fault=fault)
 
 
 def pool_of(**engines) -> Pool:
@@ -52,7 +38,7 @@ def run(coro):
 def test_least_busy_wins_and_equals_take_turns():
     pool = pool_of(a=Scripted(), b=Scripted(), c=Scripted())
     pool.instances["a"].in_flight = 2
-    pool.instances["b"].reported = {"active": 1, "queued": 0, "max_concurrent": 4}  # 1/4 busy
+    pool.instances["b"].reported = Load(active=1, queued=0, max_concurrent=4)  # 1/4 busy
     assert pool.pick().name == "c"
     pool.instances["c"].in_flight = 1  # 1/2 busy
     assert pool.pick().name == "b"
@@ -108,12 +94,7 @@ def test_repeated_failures_cool_down_and_a_passing_probe_brings_it_back():
             run(collect(pool.stream(REQUEST)))
     assert pool.instances["a"].state == "cooling" and pool.state == "unavailable"
 
-    from engines.remote import ProbeResult
-
-    async def passes():
-        return ProbeResult(True, "ok", {"active": 0, "queued": 0, "max_concurrent": 2})
-
-    flaky.probe = passes
+    flaky.probe_result = ProbeResult(True, "ok", Load(active=0, queued=0, max_concurrent=2))
     pool.instances["a"].cooling_since -= 60  # the minimum cooldown has passed
-    run(pool.probe())
+    run(pool.check())
     assert pool.instances["a"].state == "healthy" and pool.state == "ready"

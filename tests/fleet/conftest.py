@@ -1,46 +1,17 @@
 """A small fleet on loopback: two instances configured in a fleet file, a hub in front of them,
-and one scripted upstream for the fault no real instance produces on demand (a hang mid-answer)."""
+and a scripted upstream that hangs after its first token."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.responses import StreamingResponse
-from starlette.routing import Route
 
-from tests.conftest import CHAT_MODEL, Server, free_port, start_server, stop_server, wait_for
-
-TOKEN = "fleet-secret"
-INSTANCE_ARGS = ("--model", CHAT_MODEL, "--no-ui", "--threads", "1", "--max-concurrent", "2")
-
-
-def instances(hub: Server, model: str = CHAT_MODEL) -> dict[str, dict]:
-    models = httpx.get(hub.url + "/health/details", timeout=5).json()["models"]
-    return {i["name"]: i for i in models[model]["instances"]} if model in models else {}
-
-
-def _hanging_app() -> Starlette:
-    """Sends one token, then nothing: the idle timeout must end the stream."""
-
-    async def chat(request):
-        async def events():
-            delta = {"role": "assistant", "content": "Once"}
-            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "hangs",
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-            yield f"data: {json.dumps(chunk)}\n\n"
-            await asyncio.sleep(3600)
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+from tests.support.fleet import INSTANCE_ARGS, TOKEN, hanging_app, instances
+from tests.support.servers import CHAT_MODEL, Server, free_port, start_server, stop_server, wait_for
 
 
 @dataclass
@@ -55,7 +26,7 @@ class Fleet:
 @pytest.fixture(scope="module")
 def hanging_upstream() -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(_hanging_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(hanging_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, timeout=10)

@@ -100,7 +100,7 @@ def test_app_refuses_a_bad_fleet_file_at_start(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.support.servers import ROOT
 
     path = tmp_path / "fleet.yaml"
     path.write_text(YAML.replace("max_concurrent: 3", "max_concurrent: lots"))
@@ -111,7 +111,7 @@ def test_app_refuses_a_bad_fleet_file_at_start(tmp_path):
 
 
 def test_the_documented_example_is_valid():
-    from tests.conftest import ROOT
+    from tests.support.servers import ROOT
 
     config = load(ROOT / "fleet.example.yaml")
     assert config.local_models() == ["smollm2-135m-instruct"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 from gradio_client import Client
 
-from tests.conftest import CHAT_MODEL, start_server, stop_server, wait_for
-from tests.fleet.conftest import INSTANCE_ARGS, TOKEN, instances
+from tests.support.fleet import INSTANCE_ARGS, TOKEN, instances
+from tests.support.servers import CHAT_MODEL, start_server, stop_server, wait_for
 
 
+@pytest.mark.slow
 def test_an_instance_joins_an_empty_hub_and_serves_everything_through_it(tmp_path):
     hub = start_server(tmp_path, "--model", "none", "--hub-token", TOKEN, "--probe-interval", "0.5")
     member = None

@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 
-from tests.conftest import CHAT_MODEL, samples, start_server, stop_server, total, wait_for
-from tests.fleet.conftest import INSTANCE_ARGS, instances
+from tests.support.fleet import INSTANCE_ARGS, instances
+from tests.support.servers import CHAT_MODEL, samples, start_server, stop_server, total, wait_for
 
 HELLO = [{"role": "user", "content": "Say hello."}]
 

@@ -16,8 +16,8 @@ import openai
 import pytest
 
 from fleet.lifetime import parse_duration, successor_id
-from tests.conftest import CHAT_MODEL, ROOT, start_server, stop_server, wait_for
-from tests.fleet.conftest import TOKEN, instances
+from tests.support.fleet import TOKEN, instances
+from tests.support.servers import CHAT_MODEL, ROOT, start_server, stop_server, wait_for
 
 SUCCESSOR = f"{sys.executable} {ROOT / 'tests/fleet/successor.py'} {{instance_id}} 3"
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from fleet.tunnel import quick_tunnel_url
-from tests.conftest import ROOT
+from tests.support.servers import ROOT
 
 CLOUDFLARED_LINES = """\
 2026-11-25T10:00:00Z INF Requesting new quick Tunnel on trycloudflare.com...

@@ -10,12 +10,12 @@ import jsonschema
 import pytest
 
 from engines.catalog import find
-from engines.contract import Chunk, Timings, Usage
 from engines.local import LocalEngine
 from engines.model_files import resolve_path
 from genui.artifact import harden, sandboxed_iframe
 from genui.generate import QUICK_ACTIONS_SCHEMA, extract_html, quick_actions, ui_event, ui_spec
 from genui.spec import UI_SPEC_SCHEMA, SpecError, repair, validate
+from tests.support.scripted import ScriptedEngine, answer
 
 PROMPTS = ["a tip calculator", "a quiz about planets", "a unit converter for kilometres and miles",
            "a pizza order form", "a todo list", "a BMI calculator", "a poll about favourite fruit",
@@ -29,6 +29,7 @@ def engine():
     return LocalEngine(spec, resolve_path(spec), max_queue=4, queue_timeout=120)
 
 
+@pytest.mark.slow
 def test_a_dozen_prompts_give_specs_that_validate(engine):
     async def main():
         return [await ui_spec(engine, prompt, seed=i) for i, prompt in enumerate(PROMPTS)]
@@ -42,6 +43,7 @@ def test_a_dozen_prompts_give_specs_that_validate(engine):
     assert len(kinds) >= 4, kinds  # varied, not one template
 
 
+@pytest.mark.slow
 def test_quick_actions_always_validate(engine):
     async def main():
         results = []
@@ -64,16 +66,9 @@ def test_an_event_gets_a_reply_and_maybe_a_new_spec(engine):
     assert updated is None or validate(updated)
 
 
-class IgnoresSchemas:
+def IgnoresSchemas(text: str) -> ScriptedEngine:
     """A remote-like engine that answers in prose whatever the schema says."""
-
-    model_id = "prose"
-
-    def __init__(self, text):
-        self.text = text
-
-    async def stream(self, request):
-        yield Chunk(text=self.text, finish_reason="stop", usage=Usage(1, 1), timings=Timings())
+    return ScriptedEngine(answer(text), model_id="prose")
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -7,7 +7,7 @@ import pytest
 
 from gestures.classify import GESTURES, NONE, THUMB_SIDE, classify
 from gestures.landmarks import HandTracker
-from tests.gestures.conftest import PHOTOS, label_of, pixels, read_rgb
+from tests.support.gesture_photos import PHOTOS, label_of, pixels, read_rgb
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
@@ -11,47 +10,24 @@ from engines.catalog import find
 from engines.errors import Unavailable
 from engines.local import LocalEngine
 from engines.model_files import resolve_path
-
-CHAT, BASE = "smollm2-135m-instruct", "gemma3-270m"
+from tests.support.scripted import ScriptedEngine
+from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 
 @pytest.fixture(scope="session")
 def engines() -> dict:
     loaded = {}
-    for model_id in (CHAT, BASE):
+    for model_id in (CHAT_MODEL, BASE_MODEL):
         spec = dataclasses.replace(find(model_id), n_ctx=2048, max_concurrent=2)
         loaded[model_id] = LocalEngine(spec, resolve_path(spec), max_queue=16, queue_timeout=120)
     return loaded
 
 
-class Broken:
-    """An engine that fails before its first token (a fault no real model produces on demand)."""
-
-    model_id = "broken"
-
-    async def stream(self, request):
-        raise Unavailable("the model process died")
-        yield  # pragma: no cover - makes this an async generator
-
-    def details(self):
-        return {}
-
-    async def aclose(self):
-        pass
-
-
-class Hangs(Broken):
-    """An engine that never answers."""
-
-    model_id = "hangs"
-
-    async def stream(self, request):
-        await asyncio.sleep(3600)
-        yield  # pragma: no cover
-
-
-def lookup_with(engines: dict, **extra):
-    everything = {**engines, "broken": Broken(), "hangs": Hangs()}
+@pytest.fixture(scope="session")
+def lookup(engines: dict):
+    """model id -> engine: the real models, one that fails, one that hangs, and "down" (unreachable)."""
+    everything = {**engines, "broken": ScriptedEngine(model_id="broken", fault=Unavailable("the model process died")),
+                  "hangs": ScriptedEngine(model_id="hangs", hang=True)}
 
     def lookup(model_id: str):
         if model_id == "down":  # an instance that cannot be reached

@@ -12,7 +12,8 @@ from modes import MODES, run_mode
 from modes.events import ModeOptions
 from modes.roundtable import _converged
 from modes.turns import Answer, Turn
-from tests.modes.conftest import BASE, CHAT, lookup_with
+from tests.support.servers import BASE_MODEL as BASE
+from tests.support.servers import CHAT_MODEL as CHAT
 
 QUESTION = "What is the capital of France?"
 
@@ -52,9 +53,9 @@ def check_sequence(events):
     ("analyze", ["answers", "final"]),
     ("mixture", ["layer 1", "final"]),
 ])
-def test_each_mode_streams_its_stages_and_a_final_answer(engines, mode, stages):
+def test_each_mode_streams_its_stages_and_a_final_answer(lookup, mode, stages):
     options = ModeOptions(members=[CHAT, BASE], rounds=1, max_tokens=40, lead=CHAT)
-    events = collect(mode, options, lookup_with(engines))
+    events = collect(mode, options, lookup)
     assert check_sequence(events) == stages
     final = next(e for e in events if e.type == "final")
     assert final.text.strip()
@@ -64,44 +65,44 @@ def test_each_mode_streams_its_stages_and_a_final_answer(engines, mode, stages):
     assert len(tokens) > 10  # streamed as it happened, not only at the end
 
 
-def test_compare_marks_the_fastest_and_reports_speed(engines):
-    events = collect("compare", ModeOptions(members=[CHAT, BASE], max_tokens=24), lookup_with(engines))
+def test_compare_marks_the_fastest_and_reports_speed(lookup):
+    events = collect("compare", ModeOptions(members=[CHAT, BASE], max_tokens=24), lookup)
     final = next(e for e in events if e.type == "final").data
     assert final["fastest_total"] in (CHAT, BASE) and final["fastest_first_token"] in (CHAT, BASE)
     for row in final["results"]:
         assert row["ttft_ms"] > 0 and row["tokens_per_second"] > 0 and row["duration_ms"] >= row["ttft_ms"]
 
 
-def test_council_ranks_anonymously_and_aggregates(engines):
-    events = collect("council", ModeOptions(members=[CHAT, BASE], max_tokens=60), lookup_with(engines))
+def test_council_ranks_anonymously_and_aggregates(lookup):
+    events = collect("council", ModeOptions(members=[CHAT, BASE], max_tokens=60), lookup)
     rankings = next(e for e in events if e.type == "stage_done" and e.stage == "rankings").data
     assert rankings["labels"] == {CHAT: "A", BASE: "B"}
     assert {row["member"] for row in rankings["aggregate"]} == {CHAT, BASE}
     assert any(rankings["rankings"].values())  # the schema keeps even a 135M model's ranking readable
 
 
-def test_debate_short_answers_are_decided_by_majority(engines):
+def test_debate_short_answers_are_decided_by_majority(lookup):
     options = ModeOptions(members=[CHAT, CHAT, BASE], rounds=1, max_tokens=3, temperature=0.0)
-    final = next(e for e in collect("debate", options, lookup_with(engines), "2+2=? Reply with a number.")
+    final = next(e for e in collect("debate", options, lookup, "2+2=? Reply with a number.")
                  if e.type == "final")
     assert final.data["method"] == "majority" and sum(final.data["votes"].values()) == 2  # CHAT twice = one voice
     assert final.text
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_a_failing_or_unreachable_member_leaves_the_mode_finishing(engines, mode):
+def test_a_failing_or_unreachable_member_leaves_the_mode_finishing(lookup, mode):
     options = ModeOptions(members=["broken", CHAT, "down"], rounds=1, max_tokens=24, lead=CHAT)
-    events = collect(mode, options, lookup_with(engines))
+    events = collect(mode, options, lookup)
     check_sequence(events)
     errors = {e.member: e.text for e in events if e.type == "member_error"}
     assert "model process died" in errors["broken"] and "not reachable" in errors["down"]
     assert any(e.type == "final" for e in events)
 
 
-def test_a_member_that_hangs_times_out_and_the_mode_goes_on(engines):
+def test_a_member_that_hangs_times_out_and_the_mode_goes_on(lookup):
     options = ModeOptions(members=["hangs", CHAT], max_tokens=16, turn_timeout=1.0)
     started = time.monotonic()
-    events = collect("compare", options, lookup_with(engines))
+    events = collect("compare", options, lookup)
     assert time.monotonic() - started < 10
     timeout = next(e for e in events if e.type == "member_error")
     assert timeout.member == "hangs" and "within 1 s" in timeout.text
@@ -109,17 +110,17 @@ def test_a_member_that_hangs_times_out_and_the_mode_goes_on(engines):
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-def test_every_member_failing_is_one_clear_error(engines, mode):
-    events = collect(mode, ModeOptions(members=["broken", "down"], rounds=1), lookup_with(engines))
+def test_every_member_failing_is_one_clear_error(lookup, mode):
+    events = collect(mode, ModeOptions(members=["broken", "down"], rounds=1), lookup)
     check_sequence(events)
     error = next(e for e in events if e.type == "error")
     assert "broken" in error.text and "down" in error.text
 
 
-def test_cancelling_a_mode_stops_every_generation(engines):
+def test_cancelling_a_mode_stops_every_generation(engines, lookup):
     async def main():
         options = ModeOptions(members=[CHAT, BASE], max_tokens=1500)
-        stream = run_mode("compare", "Write a very long essay about rivers.", options, lookup_with(engines))
+        stream = run_mode("compare", "Write a very long essay about rivers.", options, lookup)
         tokens = 0
         async for event in stream:
             tokens += event.type == "token"

@@ -10,7 +10,8 @@ from gradio_client import Client
 
 from modes.events import Event
 from playground.arena_tab import ArenaView
-from tests.conftest import BASE_MODEL, CHAT_MODEL
+from tests.support import browser
+from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 
 def test_view_folds_events_into_steps_columns_and_final():
@@ -48,7 +49,7 @@ def test_gradio_client_runs_the_arena(gradio):
 def test_gradio_client_gets_clear_errors(gradio):
     with pytest.raises(Exception, match="Type a question"):
         gradio.predict("council", "  ", [CHAT_MODEL], "(first member)", 1, 24, 60, True, api_name="/arena")
-    with pytest.raises(Exception, match="Unknown model"):
+    with pytest.raises(Exception, match="does not exist"):
         gradio.predict("council", "hi", ["nope"], "(first member)", 1, 24, 60, True, api_name="/arena")
     with pytest.raises(Exception, match="members"):
         gradio.predict("council", "hi", [], "(first member)", 1, 24, 60, True, api_name="/arena")
@@ -61,62 +62,56 @@ def test_quick_actions_attach_to_the_final_answer():
     assert view.timeline()[-1]["options"] == [{"label": "Why?", "value": "Why Paris?"}]
 
 
+@pytest.mark.browser
 def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
-    from playwright.sync_api import sync_playwright
-
     def active() -> int:
         models = httpx.get(server.url + "/health/details").json()["models"]
         return sum(m["active"] for m in models.values())
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1200})
-            page.goto(server.url + "/", wait_until="load")
-            page.get_by_role("tab", name="Arena").click(timeout=60_000)
-            page.locator("#arena-mode").get_by_text("compare").click()
-            page.locator("#arena-question textarea").fill("Name two rivers.")
-            page.locator("#arena-run").click()
-            page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
-            cards = page.locator("#arena-columns .arena-card")
-            assert cards.count() == 2 and "Fastest" in page.locator("#arena-final").inner_text()
+    with browser.launch() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 1200})
+        page.goto(server.url + "/", wait_until="load")
+        page.get_by_role("tab", name="Arena").click(timeout=60_000)
+        page.locator("#arena-mode").get_by_text("compare").click()
+        page.locator("#arena-question textarea").fill("Name two rivers.")
+        page.locator("#arena-run").click()
+        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+        cards = page.locator("#arena-columns .arena-card")
+        assert cards.count() == 2 and "Fastest" in page.locator("#arena-final").inner_text()
 
-            # Quick actions under the final answer run the arena again on the clicked value.
-            page.get_by_text("Settings").click()
-            page.locator("#arena-quick-actions input").check()
-            page.locator("#arena-mode").get_by_text("compare").click()
-            page.locator("#arena-run").click()
-            options = page.locator("#arena-timeline button.option")
-            options.first.wait_for(timeout=120_000)
-            label = options.first.inner_text()
-            options.first.click()
-            page.locator("#arena-timeline button.option").first.wait_for(state="detached", timeout=30_000)
-            page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
-            page.locator("#arena-quick-actions input").uncheck()
-            assert label
-            # The new run's own quick actions may still run, retrying after a failed attempt: wait until no
-            # slot has been busy for a whole second, not just for the idle instant between two attempts.
-            deadline, idle_since = time.monotonic() + 60, None
-            while time.monotonic() < deadline:
-                now = time.monotonic()
-                idle_since = None if active() else (idle_since or now)
-                if idle_since and now - idle_since > 1.0:
-                    break
-                time.sleep(0.1)
+        # Quick actions under the final answer run the arena again on the clicked value.
+        page.get_by_text("Settings").click()
+        page.locator("#arena-quick-actions input").check()
+        page.locator("#arena-mode").get_by_text("compare").click()
+        page.locator("#arena-run").click()
+        options = page.locator("#arena-timeline button.option")
+        options.first.wait_for(timeout=120_000)
+        label = options.first.inner_text()
+        options.first.click()
+        page.locator("#arena-timeline button.option").first.wait_for(state="detached", timeout=30_000)
+        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+        page.locator("#arena-quick-actions input").uncheck()
+        assert label
+        # The new run's own quick actions may still run, retrying after a failed attempt: wait until no
+        # slot has been busy for a whole second, not just for the idle instant between two attempts.
+        deadline, idle_since = time.monotonic() + 60, None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            idle_since = None if active() else (idle_since or now)
+            if idle_since and now - idle_since > 1.0:
+                break
+            time.sleep(0.1)
 
-            # A long council, stopped while both members generate.
-            page.locator("#arena-mode").get_by_text("council").click()
-            page.locator("#arena-question textarea").fill("Write a very long essay about the history of bread.")
-            page.locator("#arena-run").click()
-            deadline = time.monotonic() + 30
-            while active() < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert active() == 2
-            page.locator("#arena-stop").click()
-            stopped = time.monotonic()
-            while active() and time.monotonic() - stopped < 5:
-                time.sleep(0.02)
-            assert active() == 0 and time.monotonic() - stopped < 2
-        finally:
-            browser.close()
+        # A long council, stopped while both members generate.
+        page.locator("#arena-mode").get_by_text("council").click()
+        page.locator("#arena-question textarea").fill("Write a very long essay about the history of bread.")
+        page.locator("#arena-run").click()
+        deadline = time.monotonic() + 30
+        while active() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert active() == 2
+        page.locator("#arena-stop").click()
+        stopped = time.monotonic()
+        while active() and time.monotonic() - stopped < 5:
+            time.sleep(0.02)
+        assert active() == 0 and time.monotonic() - stopped < 2

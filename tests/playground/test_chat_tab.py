@@ -13,7 +13,9 @@ from engines.catalog import find
 from engines.contract import Chunk, Timings, Usage
 from engines.registry import ModelRegistry
 from playground.chat_tab import THINKING_TITLE, ChatTab, drop_last_answer, to_messages
-from tests.conftest import CHAT_MODEL
+from tests.support import browser
+from tests.support.scripted import ScriptedEngine
+from tests.support.servers import CHAT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +55,12 @@ def test_bad_input_is_a_clear_error_not_a_crash(gradio):
     assert gradio.predict("hi", [], CHAT_MODEL, "", 0.7, 8, api_name="/chat")  # still serving
 
 
-class ThinksThenAnswers:
-    """Scripted engine: none of the embedded models thinks on its own (the real reasoning split is
-    tested on the real model in tests/engines/test_local_engine.py)."""
-
-    model_id = "thinker"
-
-    async def stream(self, request):
-        yield Chunk(reasoning="Two plus two")
-        yield Chunk(reasoning=" is four.")
-        yield Chunk(text="Four.", finish_reason="stop", usage=Usage(3, 4), timings=Timings())
-
-    def details(self):
-        return {}
-
-    async def aclose(self):
-        pass
+def ThinksThenAnswers() -> ScriptedEngine:
+    """None of the embedded models thinks on its own (the real reasoning split is tested on the real
+    model in tests/engines/test_local_engine.py)."""
+    return ScriptedEngine([Chunk(reasoning="Two plus two"), Chunk(reasoning=" is four."),
+                           Chunk(text="Four.", finish_reason="stop", usage=Usage(3, 4), timings=Timings())],
+                          model_id="thinker")
 
 
 def test_thinking_shows_as_a_collapsible_step_before_the_answer():
@@ -102,19 +94,11 @@ def test_history_conversion_skips_thinking_and_empty_messages():
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
-        page = browser.new_page()
+    with browser.launch() as chromium:
+        page = chromium.new_page()
         page.goto(server.url + "/", wait_until="load")
         page.locator("#chat-input textarea").wait_for(timeout=60_000)
         yield page
-        browser.close()
 
 
 def bot_text_lengths(page, until_stable=True, seconds=60.0) -> list[int]:
@@ -136,6 +120,7 @@ def send(page, text: str) -> None:
     page.locator("#send-btn").click()
 
 
+@pytest.mark.browser
 def test_browser_chat_streams_text(page, server):
     send(page, "Write three sentences about the moon.")
     lengths = bot_text_lengths(page)
@@ -145,6 +130,7 @@ def test_browser_chat_streams_text(page, server):
     assert len([n for n in distinct if 0 < n < distinct[-1]]) >= 2, lengths  # seen while still growing
 
 
+@pytest.mark.browser
 def test_browser_stop_ends_generation_and_frees_the_slot(page, server):
     import httpx
 
@@ -171,6 +157,7 @@ def test_browser_stop_ends_generation_and_frees_the_slot(page, server):
     assert shown < 2048 * 2
 
 
+@pytest.mark.browser
 def test_browser_quick_action_click_sends_its_value(page):
     page.locator("#clear-btn").click()  # earlier tests left a long chat
     max_tokens = page.locator("#max-tokens input[type=number]")

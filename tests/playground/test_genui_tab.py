@@ -9,7 +9,8 @@ import time
 import pytest
 from gradio_client import Client
 
-from tests.conftest import CHAT_MODEL
+from tests.support import browser
+from tests.support.servers import CHAT_MODEL
 
 EVERY_COMPONENT = {"title": "All parts", "components": [
     {"type": "markdown", "text": "Hello **world**"},
@@ -35,17 +36,12 @@ fetch("/v1/models").then(() => { results.fetch = "reached"; }, () => { results.f
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    with browser.launch() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 1400})
         page.goto(server.url + "/", wait_until="load")
         page.get_by_role("tab", name="Generated UI").click(timeout=60_000)
         page.get_by_text("Try a spec or a page by hand").click()
         yield page
-        browser.close()
 
 
 def wait_until(predicate, seconds=60.0):
@@ -55,6 +51,7 @@ def wait_until(predicate, seconds=60.0):
     return predicate()
 
 
+@pytest.mark.browser
 def test_every_component_type_renders_and_a_button_reaches_the_model(page):
     page.locator("#genui-spec-json .cm-content").fill(json.dumps(EVERY_COMPONENT))
     page.locator("#genui-load").click()
@@ -69,6 +66,7 @@ def test_every_component_type_renders_and_a_button_reaches_the_model(page):
     assert wait_until(lambda: len(reply.inner_text().strip()) > 12 and "processing" not in reply.inner_text())
 
 
+@pytest.mark.browser
 def test_an_invalid_spec_is_reported_and_nothing_breaks(page):
     page.locator("#genui-spec-json .cm-content").fill('{"title": "x", "components": [{"type": "video"}]}')
     page.locator("#genui-load").click()
@@ -77,6 +75,7 @@ def test_an_invalid_spec_is_reported_and_nothing_breaks(page):
     assert page.locator("#genui-generate").is_enabled()
 
 
+@pytest.mark.browser
 def test_artifact_scripts_run_but_cannot_reach_the_page_or_the_api(page):
     page.locator("#genui-html .cm-content").fill(HOSTILE_PAGE)
     page.locator("#genui-show").click()

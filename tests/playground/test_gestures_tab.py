@@ -12,8 +12,10 @@ import pytest
 from gradio_client import Client, handle_file
 
 from engines.registry import ModelRegistry
-from playground.gestures_tab import GesturesTab, message_for
-from tests.gestures.conftest import PHOTOS, read_rgb
+from playground.gesture_bus import message_for
+from playground.gestures_tab import GesturesTab
+from tests.support import browser
+from tests.support.gesture_photos import PHOTOS, read_rgb
 
 
 def webcam_frame(name: str) -> np.ndarray:
@@ -79,23 +81,15 @@ def write_y4m(path, frames: list[np.ndarray], fps: int = 10) -> None:
 def streaming_page(server, clip, open_first: str = "Chat"):
     """Chromium whose fake camera plays `clip`, on the Gestures tab with the webcam streaming, after
     opening `open_first` (the view gesture messages go to)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={clip}"])
-        try:
-            page = browser.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"]).new_page()
-            page.goto(server.url + "/", wait_until="load")
-            page.get_by_role("tab", name=open_first).click(timeout=60_000)
-            page.get_by_role("tab", name="Gestures").click()
-            page.get_by_text("Click to Access Webcam").click()
-            page.locator("#gesture-webcam button[aria-label='capture photo']").click()  # starts streaming
-            yield page
-        finally:
-            browser.close()
+    with browser.launch("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                        f"--use-file-for-fake-video-capture={clip}") as chromium:
+        page = chromium.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"]).new_page()
+        page.goto(server.url + "/", wait_until="load")
+        page.get_by_role("tab", name=open_first).click(timeout=60_000)
+        page.get_by_role("tab", name="Gestures").click()
+        page.get_by_text("Click to Access Webcam").click()
+        page.locator("#gesture-webcam button[aria-label='capture photo']").click()  # starts streaming
+        yield page
 
 
 def wait_until(predicate, seconds=30.0):
@@ -105,6 +99,7 @@ def wait_until(predicate, seconds=30.0):
     return predicate()
 
 
+@pytest.mark.browser
 def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
     clip = tmp_path / "thumb_up.y4m"
     write_y4m(clip, [webcam_frame("Thumb_Up_3.jpg")] * 20)
@@ -120,6 +115,7 @@ def test_browser_fake_camera_gesture_sends_a_chat_message(server, tmp_path):
         page.locator("#chatbot .bot-row, #chatbot [data-testid='bot']").last.wait_for(timeout=60_000)
 
 
+@pytest.mark.browser
 def test_browser_pointing_moves_the_page_cursor(server, tmp_path):
     clip = tmp_path / "pointing.y4m"
     write_y4m(clip, [webcam_frame("Pointing_Up_1.jpg")] * 20)
@@ -131,6 +127,7 @@ def test_browser_pointing_moves_the_page_cursor(server, tmp_path):
         assert "Pointing_Up" in page.locator("#gesture-status").inner_text()
 
 
+@pytest.mark.browser
 def test_browser_gesture_goes_to_the_arena_when_it_was_opened_last(server, tmp_path):
     clip = tmp_path / "victory.y4m"
     write_y4m(clip, [webcam_frame("Victory_1.jpg")] * 20)

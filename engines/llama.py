@@ -1,0 +1,45 @@
+"""The one module that uses llama-cpp-python's private API (`llama_cpp._internals.LlamaModel`).
+
+`LlamaModel` wraps a loaded GGUF (tokenizer, metadata, vocabulary) without the high-level `Llama`
+object, whose context and sampling this app replaces (engines/batch.py). Being private, it may change
+in any release, so it is used only from here and only with the versions this code was tested on.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import llama_cpp
+
+log = logging.getLogger(__name__)
+
+TESTED_VERSION = "0.3.36"  # the version requirements.txt pins
+
+
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".")[:3] if part.isdigit())
+
+
+def check_version(version: str) -> None:
+    """Refuses llama-cpp-python versions whose private API may differ: another 0.3 release from the
+    tested one on is allowed with a warning; anything else stops with how to fix it."""
+    if version == TESTED_VERSION:
+        return
+    parts, tested = _parts(version), _parts(TESTED_VERSION)
+    if len(parts) == 3 and parts[:2] == tested[:2] and parts >= tested:
+        log.warning("llama-cpp-python %s: this app was tested with %s (it uses the private LlamaModel)",
+                    version, TESTED_VERSION)
+        return
+    raise RuntimeError(f"llama-cpp-python {version} is not supported: this app uses its private LlamaModel, "
+                       f"tested with {TESTED_VERSION}. Install it with `pip install -r requirements.txt`.")
+
+
+def load_model(path: Path) -> llama_cpp._internals.LlamaModel:
+    """The GGUF's weights, memory-mapped (shared between processes that load the same file)."""
+    check_version(llama_cpp.__version__)
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.use_mmap = True
+    return LlamaModel(path_model=str(path), params=params, verbose=False)

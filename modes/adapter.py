@@ -1,0 +1,121 @@
+"""What every adapter of a mode shares — the REST route, the OpenAI alias and the Arena tab:
+`resolve_options` checks a request before anything runs, and `ModeRun` folds the event stream into
+what they show (turns as they unfold, the stages' decisions, the final answer, usage)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from engines.errors import InvalidRequest, UnknownModel
+from engines.registry import ModelRegistry
+from modes import MODES
+from modes.events import Event, ModeOptions, Role, Status
+
+
+class UnknownMode(UnknownModel):
+    code = "mode_not_found"
+
+
+class InvalidOption(InvalidRequest):
+    code = "invalid_value"
+
+
+def resolve_options(mode: str, fields: dict[str, Any], registry: ModelRegistry) -> ModeOptions:
+    """The options for `mode`, or a typed error before any model runs: UnknownMode, InvalidOption
+    (naming the field) or UnknownModel (listing what is available). Members default to every hosted
+    chat model when `fields` has none."""
+    if mode not in MODES:
+        raise UnknownMode(f"Unknown mode '{mode}'. Modes: {', '.join(MODES)}.", param="mode")
+    if fields.get("members") is None:
+        fields = {**fields, "members": registry.chat_ids}
+    try:
+        options = ModeOptions(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(part) for part in first["loc"])
+        raise InvalidOption(f"Invalid mode option '{param}': {first['msg']}", param=param) from None
+    for model_id in [*options.members, *([options.lead] if options.lead else [])]:
+        registry.entry(model_id)  # raises UnknownModel listing the available models
+    return options
+
+
+@dataclass
+class Step:
+    """One turn of one member, as it unfolds."""
+
+    stage: str
+    member: str
+    role: Role
+    text: str = ""
+    status: Status = "running"
+    duration_ms: float | None = None
+    error: str = ""
+
+    @property
+    def title(self) -> str:
+        who = self.member if self.role == "member" else f"{self.role}: {self.member}"
+        return f"{self.stage} · {who}" + (" (failed)" if self.status == "error" else "")
+
+
+@dataclass
+class ModeRun:
+    """The fold of one mode's events."""
+
+    mode: str
+    stage: str = ""  # the stage running now
+    steps: list[Step] = field(default_factory=list)
+    turns: list[dict[str, Any]] = field(default_factory=list)  # member_done / member_error events
+    stages: list[dict[str, Any]] = field(default_factory=list)  # stage_done events (what each decided)
+    final: Event | None = None
+    error: str = ""
+    duration_ms: float | None = None
+    _open: dict[tuple[str, str, str], Step] = field(default_factory=dict, repr=False)
+
+    def apply(self, event: Event) -> None:
+        key = (event.stage, event.member, event.role)
+        if event.type == "stage_start":
+            self.stage = event.stage
+        elif event.type == "member_start":
+            self._open[key] = Step(event.stage, event.member, event.role)
+            self.steps.append(self._open[key])
+        elif event.type == "token" and key in self._open:
+            self._open[key].text += event.text
+        elif event.type in ("member_done", "member_error"):
+            self.turns.append(event.as_dict())
+            step = self._open.pop(key, None)
+            if step is not None:
+                step.status, step.duration_ms = ("done" if event.type == "member_done" else "error"), event.duration_ms
+                step.error = event.text if event.type == "member_error" else ""
+        elif event.type == "stage_done":
+            self.stages.append(event.as_dict())
+        elif event.type == "final":
+            self.final = event
+        elif event.type == "error":
+            self.error = event.text
+        elif event.type == "mode_done":
+            self.duration_ms = event.duration_ms
+
+    @classmethod
+    async def collect(cls, mode: str, events: AsyncIterator[Event]) -> ModeRun:
+        """Runs the stream to its end (closing it however that comes)."""
+        run = cls(mode)
+        try:
+            async for event in events:
+                run.apply(event)
+        finally:
+            await events.aclose()
+        return run
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": self.mode, "final": self.final.as_dict() if self.final else None, "stages": self.stages,
+                "turns": self.turns, "duration_ms": self.duration_ms}
+
+    def usage(self) -> dict[str, int]:
+        """Tokens of every turn, OpenAI-style."""
+        prompt = sum(t.get("data", {}).get("prompt_tokens", 0) for t in self.turns)
+        completion = sum(t.get("data", {}).get("completion_tokens", 0) for t in self.turns)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -1,0 +1,78 @@
+"""The adapter kit shared by REST, the OpenAI alias and the Arena: options checked before anything
+runs, and one fold of the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from engines.catalog import find
+from engines.errors import UnknownModel
+from engines.registry import ModelRegistry
+from modes import run_mode
+from modes.adapter import InvalidOption, ModeRun, UnknownMode, resolve_options
+from modes.events import Event
+from tests.support.scripted import ScriptedEngine, answer
+from tests.support.servers import BASE_MODEL, CHAT_MODEL
+
+
+@pytest.fixture
+def registry() -> ModelRegistry:
+    """A chat model, a base model, and a second chat model that always says "yes"."""
+    registry = ModelRegistry()
+    registry.add(find(CHAT_MODEL), ScriptedEngine(answer("Paris."), model_id=CHAT_MODEL))
+    registry.add(find(BASE_MODEL), ScriptedEngine(answer("the"), model_id=BASE_MODEL))
+    other = dataclasses.replace(find(CHAT_MODEL), id="yes-man")
+    registry.add(other, ScriptedEngine(answer("yes"), model_id="yes-man"))
+    return registry
+
+
+def test_members_default_to_the_chat_models_and_the_lead_to_the_first(registry):
+    options = resolve_options("council", {}, registry)
+    assert options.members == [CHAT_MODEL, "yes-man"] and options.lead_member == CHAT_MODEL
+    assert resolve_options("council", {"lead": "yes-man"}, registry).lead_member == "yes-man"
+
+
+@pytest.mark.parametrize(("mode", "fields", "error", "param"), [
+    ("parliament", {}, UnknownMode, "mode"),
+    ("council", {"rounds": 0}, InvalidOption, "rounds"),
+    ("council", {"members": []}, InvalidOption, "members"),
+    ("council", {"members": [CHAT_MODEL], "colour": "red"}, InvalidOption, "colour"),
+    ("council", {"members": [CHAT_MODEL, "nope"]}, UnknownModel, None),
+    ("council", {"lead": "nope"}, UnknownModel, None),
+])
+def test_bad_options_fail_before_anything_runs(registry, mode, fields, error, param):
+    with pytest.raises(error) as caught:
+        resolve_options(mode, fields, registry)
+    assert caught.value.param == param
+    if error is UnknownModel:
+        assert "Available models" in caught.value.message
+
+
+def test_the_fold_of_a_real_council_run(registry):
+    options = resolve_options("council", {"members": [CHAT_MODEL, "yes-man"]}, registry)
+    run = asyncio.run(ModeRun.collect("council", run_mode("council", "Capital of France?", options, registry.get)))
+    assert [(s.stage, s.member, s.role, s.status) for s in run.steps] == [
+        ("answers", CHAT_MODEL, "member", "done"), ("answers", "yes-man", "member", "done"),
+        ("rankings", CHAT_MODEL, "member", "done"), ("rankings", "yes-man", "member", "done"),
+        ("final", CHAT_MODEL, "chairman", "done")]
+    assert run.steps[0].text == "Paris." and run.final.text == "Paris." and not run.error
+    assert [s["stage"] for s in run.stages] == ["answers", "rankings"] and run.duration_ms > 0
+    assert run.usage() == {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}
+    summary = run.summary()
+    assert summary["final"]["member"] == CHAT_MODEL and len(summary["turns"]) == 5
+
+
+def test_a_failed_turn_and_a_failed_mode_are_folded_not_raised():
+    run = ModeRun("compare")
+    for event in [Event("member_start", "compare", stage="answers", member="a", role="member"),
+                  Event("token", "compare", stage="answers", member="a", role="member", text="Hal"),
+                  Event("member_error", "compare", stage="answers", member="a", role="member", text="died",
+                        duration_ms=5),
+                  Event("error", "compare", text="Every member failed to answer: a: died")]:
+        run.apply(event)
+    step = run.steps[0]
+    assert (step.text, step.status, step.error, step.title) == ("Hal", "error", "died", "answers · a (failed)")
+    assert run.error.startswith("Every member failed") and run.final is None and run.summary()["final"] is None
