@@ -23,7 +23,7 @@ def describe(pool: Pool) -> dict[str, Any]:
         "name": spec.name,
         "state": pool.state,
         "instances": len(pool.instances),
-        "context_length": spec.n_ctx,
+        "context_length": pool.context_length,
         "chat": spec.chat,
     }
 

@@ -135,6 +135,7 @@ class ProbeResult:
     ok: bool
     detail: str = ""
     load: Load | None = None  # where the engine reports it
+    n_ctx: int | None = None  # its context length per request, where it reports it
 
 
 class Engine(Protocol):

@@ -58,6 +58,7 @@ class Instance:
     error: str = ""
     in_flight: int = 0  # this process's requests on it now
     reported: Load | None = None  # what the instance itself last said (heartbeat or probe)
+    n_ctx: int = 0  # its context length, as it reported it (registration or probe); 0 unknown
     failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_TO_COOL))
     cooling_since: float = 0.0
     last_seen: float = field(default_factory=time.time)
@@ -166,6 +167,15 @@ class Pool:
         return sum(i.active for i in self.instances.values() if i.state != "gone")
 
     @property
+    def context_length(self) -> int:
+        """The context every instance can take: the smallest of this process's own (when it hosts the
+        model) and what remote instances reported; else the catalog's (0: unknown)."""
+        known = [i.n_ctx for i in self.instances.values() if i.kind == "remote" and i.n_ctx and i.state != "gone"]
+        if self.local is not None:
+            known.append(self.spec.n_ctx)
+        return min(known) if known else self.spec.n_ctx
+
+    @property
     def error(self) -> str:
         return "; ".join(f"{i.name}: {i.error}" for i in self.instances.values() if i.error and not i.routable)
 
@@ -254,6 +264,8 @@ class Pool:
         result = await instance.engine.probe()
         if result.load is not None:
             instance.reported = result.load
+        if result.n_ctx:
+            instance.n_ctx = result.n_ctx
         if not result.ok:
             instance.fail(f"health probe failed: {result.detail}", at_once=True)
         else:
@@ -279,7 +291,7 @@ class Pool:
             "active": self.active,
             "queued": sum(i.queued for i in instances if i.state != "gone"),
             "max_concurrent": sum(i.capacity for i in instances if i.routable),
-            "n_ctx": self.spec.n_ctx,
+            "n_ctx": self.context_length,
             "healthy_instances": sum(i.routable for i in instances),
             "instances": [i.describe() for i in instances],
         }

@@ -56,7 +56,7 @@ def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError
         except ValueError:
             retry_after = 1.0
         return Overloaded(message, retry_after=retry_after)
-    if status == 400 and code == "context_length_exceeded":
+    if status == 400 and (code == "context_length_exceeded" or error.get("type") == "exceed_context_size_error"):
         return ContextOverflow(message, param=error.get("param"))
     if status in (400, 413, 422):
         return InvalidRequest(message, param=error.get("param") if isinstance(error, dict) else None)
@@ -171,7 +171,8 @@ class RemoteEngine:
         )
 
     async def probe(self) -> ProbeResult:
-        """A check that spends no tokens: this app's /health/details (with load), else /health, else /models."""
+        """A check that spends no tokens: this app's /health/details (load and context length), else
+        /health (with llama-server's /props for the context length), else /models."""
         if self.probe_mode == "none":
             return ProbeResult(True, "not probed")
         try:
@@ -182,11 +183,21 @@ class RemoteEngine:
                         return _health_result(status, body, self.upstream_model)
                     status, _ = await self._get(self.root_url + "/health")
                     if status != 404 or self.probe_mode == "health":
-                        return ProbeResult(status == 200, f"/health {status}")
+                        return ProbeResult(status == 200, f"/health {status}", n_ctx=await self._props_n_ctx())
                 status, _ = await self._get(self.base_url + "/models")
                 return ProbeResult(status == 200, f"/models {status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             return ProbeResult(False, f"{type(exc).__name__}: {exc}")
+
+    async def _props_n_ctx(self) -> int | None:
+        """llama-server's context length per slot, from /props (None where there is no such route)."""
+        status, body = await self._get(self.root_url + "/props")
+        try:
+            props = json.loads(body) if status == 200 else {}
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
+        except (ValueError, AttributeError):
+            return None
+        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     async def _get(self, url: str) -> tuple[int, bytes]:
         async with self.session.get(url) as response:
@@ -257,4 +268,5 @@ def _health_result(status: int, body: bytes, model: str) -> ProbeResult:
     entry = models[model]
     if entry.get("state") not in ("ready", None):
         return ProbeResult(False, f"model {entry.get('state')}")
-    return ProbeResult(True, "ready", Load.read(entry))
+    n_ctx = entry.get("n_ctx")
+    return ProbeResult(True, "ready", Load.read(entry), n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None)

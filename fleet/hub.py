@@ -78,8 +78,9 @@ class Hub:
             spec = remote_spec(model["id"], name=model.get("name"), n_ctx=model.get("n_ctx") or 0,
                                chat=model.get("chat", True))
             engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts)
-            self.registry.add_remote(model["id"], instance_id, engine, source="registered",
-                                     max_concurrent=model.get("max_concurrent") or 2, spec=spec)
+            instance = self.registry.add_remote(model["id"], instance_id, engine, source="registered",
+                                                max_concurrent=model.get("max_concurrent") or 2, spec=spec)
+            instance.n_ctx = model.get("n_ctx") or 0
         self.members[instance_id] = Member(instance_id, url, [m["id"] for m in models])
         self.heartbeat(instance_id, load)
         log.info("instance %s registered at %s serving %s", instance_id, url, ", ".join(m["id"] for m in models))

@@ -1,6 +1,7 @@
 """analyze: independent answers in parallel, then consensus points and each member's unique
-contributions, written by a synthesizer model. Without a synthesizer (`lead` unset) a lexical
-fallback lists shared vocabulary and each answer's least-shared sentences, labelled as such."""
+contributions, written by the synthesizer (the lead, by default the first member). When no model
+can synthesize (the synthesizer fails), a lexical fallback lists shared vocabulary and each answer's
+least-shared sentences, labelled as such."""
 
 from __future__ import annotations
 
@@ -59,16 +60,13 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
     if not ok:
         yield runner.all_failed(answers)
         return
-    if options.lead is None:
-        text, data = lexical_analysis(ok)
-        yield runner.event("final", text=text, data=data)
-        return
+    synthesizer = options.lead_member
     synthesis: list[Answer] = []
     prompt = SYNTHESIS_PROMPT.format(question=question, answers="\n\n".join(f"[{m}] {t}" for m, t in ok.items()))
-    async for event in runner.stage("final", [Turn(options.lead, "synthesizer", "final", ask(prompt))], synthesis):
+    async for event in runner.stage("final", [Turn(synthesizer, "synthesizer", "final", ask(prompt))], synthesis):
         yield event
     if synthesis[0].ok:
-        yield runner.event("final", member=options.lead, role="synthesizer", text=synthesis[0].text.strip(),
+        yield runner.event("final", member=synthesizer, role="synthesizer", text=synthesis[0].text.strip(),
                            data={"method": "synthesizer"})
     else:
         text, data = lexical_analysis(ok)

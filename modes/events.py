@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EventType = Literal["mode_start", "stage_start", "member_start", "token", "member_done", "member_error",
                     "stage_done", "final", "error", "mode_done"]
@@ -50,12 +50,25 @@ class ModeOptions(BaseModel):
     members: list[str] = Field(min_length=1, max_length=8, description="Model ids taking part")
     lead: str | None = Field(
         None, description="Chairman (council), moderator (roundtable), judge (debate), synthesizer "
-        "(analyze) or aggregator (mixture); default: the first member (analyze: none, lexical fallback)")
+        "(analyze) or aggregator (mixture); default: the first member")
     rounds: int = Field(2, ge=1, le=6, description="Rounds (roundtable, debate) or proposer layers (mixture)")
     max_tokens: int = Field(256, ge=1, le=4096, description="Per turn")
     temperature: float = Field(0.7, ge=0, le=2)
     turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")
     exclude_self_votes: bool = Field(True, description="Council: a member's ranking of its own answer is ignored")
+
+    @field_validator("members")
+    @classmethod
+    def _each_member_once(cls, members: list[str] | None) -> list[str] | None:
+        repeated = sorted({m for m in members or [] if members.count(m) > 1})
+        if repeated:  # answers, rankings and revisions are told apart by member
+            raise ValueError(f"each member takes part once; repeated: {', '.join(repeated)}")
+        return members
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The default of one option: the UI reads its initial values here."""
+        return cls.model_fields[name].default
 
     @property
     def lead_member(self) -> str:

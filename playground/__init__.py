@@ -41,7 +41,7 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
             with gr.Tab("Gestures", id="gestures"):
                 GesturesTab(registry, gestures).build(gesture_messages)
             with gr.Tab("Models", id="models"):
-                models_tab.build(registry)
+                refresh_fleet, fleet_views = models_tab.build(registry)
         def refresh_models(chat_value, genui_value, lead_value, member_values):
             """Models that joined the fleet after start appear in the pickers of every new page."""
             ids, chats = model_choices(registry)
@@ -53,6 +53,7 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
 
         pickers = [chat_model, genui_model, lead, members]
         blocks.load(refresh_models, pickers, pickers, api_visibility="private", show_progress="hidden")
+        blocks.load(refresh_fleet, outputs=fleet_views, api_visibility="private", show_progress="hidden")
         chat_tab.select(lambda: "chat", outputs=view, api_visibility="private")
         arena_tab.select(lambda: "arena", outputs=view, api_visibility="private")
     return blocks

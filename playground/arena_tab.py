@@ -161,8 +161,9 @@ class ArenaTab:
             yield update
 
     async def arena(self, mode: str, question: str, members: list[str], lead: str = DEFAULT_LEAD,
-                    rounds: int = 2, max_tokens: int = 256, turn_timeout: float = 120.0,
-                    exclude_self_votes: bool = True) -> dict[str, Any]:
+                    rounds: int = ModeOptions.default("rounds"), max_tokens: int = ModeOptions.default("max_tokens"),
+                    turn_timeout: float = ModeOptions.default("turn_timeout"),
+                    exclude_self_votes: bool = ModeOptions.default("exclude_self_votes")) -> dict[str, Any]:
         """Runs a mode to the end (for gradio_client): {final, final_by, error, turns: [{title, text}]}."""
         _, events = self._start(mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes)
         view = ArenaView(mode)
@@ -182,10 +183,13 @@ class ArenaTab:
                                    elem_id="arena-members")
         with gr.Accordion("Settings", open=False):
             with gr.Row():
-                rounds = gr.Slider(1, 4, value=2, step=1, label="Rounds (roundtable, debate) / layers (mixture)")
-                max_tokens = gr.Slider(16, 1024, value=192, step=16, label="Max tokens per turn")
-                turn_timeout = gr.Number(120, label="Turn timeout (s)", minimum=1)
-                exclude_self = gr.Checkbox(True, label="Council: ignore self-votes")
+                rounds = gr.Slider(1, 4, value=ModeOptions.default("rounds"), step=1,
+                                   label="Rounds (roundtable, debate) / layers (mixture)")
+                max_tokens = gr.Slider(16, 1024, value=ModeOptions.default("max_tokens"), step=16,
+                                       label="Max tokens per turn", elem_id="arena-max-tokens")
+                turn_timeout = gr.Number(ModeOptions.default("turn_timeout"), label="Turn timeout (s)", minimum=1)
+                exclude_self = gr.Checkbox(ModeOptions.default("exclude_self_votes"),
+                                           label="Council: ignore self-votes")
                 quick = gr.Checkbox(False, label="Quick actions under the answer", elem_id="arena-quick-actions")
         with gr.Row():
             question = gr.Textbox(placeholder="Ask the arena a question", show_label=False, scale=6,

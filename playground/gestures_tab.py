@@ -121,8 +121,8 @@ class GesturesTab:
         return any(pool.active for pool in self.registry.entries())
 
     def stream_frame(self, frame: np.ndarray | None, state: dict | None):
-        if frame is None:
-            return gr.skip(), gr.skip(), state, gr.skip()
+        if frame is None:  # the webcam sent an empty frame: change nothing
+            return gr.skip(), gr.skip(), state, gr.skip(), gr.skip()
         state = state or {"session": GestureSession(self.config), "log": deque(maxlen=6), "seq": 0}
         result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating())
         for action in result.state.actions:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -44,15 +45,19 @@ def summary(registry: ModelRegistry) -> str:
     return f"**{ready}/{len(pools)} models online** · {healthy}/{len(instances)} instances healthy"
 
 
-def build(registry: ModelRegistry) -> None:
+def build(registry: ModelRegistry) -> tuple[Callable[[], tuple[str, list[list[Any]]]], list[gr.components.Component]]:
+    """Lays out the tab; returns the refresh and its outputs, which the page also runs at every load
+    (values computed when the UI was built would show a fleet from before the models had loaded)."""
     gr.Markdown("### Fleet (live)")
     headline = gr.Markdown(summary(registry), elem_id="fleet-summary")
     live = gr.Dataframe(fleet_rows(registry), headers=FLEET_HEADERS, interactive=False, elem_id="live-models")
     gr.Markdown("### Catalog — start with `python app.py --model <id>` (hub models download once)")
     gr.Dataframe(catalog_rows(), headers=CATALOG_HEADERS, interactive=False, wrap=True)
-    timer = gr.Timer(2.0)
-    timer.tick(lambda: (summary(registry), fleet_rows(registry)), outputs=[headline, live],
-               api_visibility="private", show_progress="hidden")
+
+    def refresh() -> tuple[str, list[list[Any]]]:
+        return summary(registry), fleet_rows(registry)
+
+    gr.Timer(2.0).tick(refresh, outputs=[headline, live], api_visibility="private", show_progress="hidden")
 
     def models() -> list[list[Any]]:
         """One row per instance: model, instance, kind, state, active, queued, slots, latency, TTFT,
@@ -60,3 +65,4 @@ def build(registry: ModelRegistry) -> None:
         return fleet_rows(registry)
 
     gr.api(models, api_name="models")
+    return refresh, [headline, live]

@@ -41,6 +41,7 @@ def test_rest_mode_streams_typed_events(server):
     ("/modes/debate", {"question": "x", "rounds": 99}, 400, "invalid_value"),
     ("/modes/debate", {"question": ""}, 400, "invalid_value"),
     ("/modes/debate", {"question": "x", "members": "all"}, 400, "invalid_value"),
+    ("/modes/council", {"question": "x", "members": [CHAT_MODEL, CHAT_MODEL]}, 400, "invalid_value"),
 ])
 def test_rest_mode_bad_requests(server, path, body, status, code):
     response = httpx.post(server.v1 + path, json=body, timeout=30)

@@ -98,3 +98,14 @@ def test_repeated_failures_cool_down_and_a_passing_probe_brings_it_back():
     pool.instances["a"].cooling_since -= 60  # the minimum cooldown has passed
     run(pool.check())
     assert pool.instances["a"].state == "healthy" and pool.state == "ready"
+
+
+def test_the_context_length_is_what_every_instance_can_take():
+    remote_only = pool_of(a=Scripted(), b=Scripted())
+    assert remote_only.context_length == SPEC.n_ctx  # nothing reported yet: the catalog's
+    remote_only.instances["a"].engine.probe_result = ProbeResult(True, "ok", n_ctx=1024)
+    remote_only.instances["b"].engine.probe_result = ProbeResult(True, "ok", n_ctx=4096)
+    run(remote_only.check())
+    assert remote_only.context_length == 1024 and remote_only.details()["n_ctx"] == 1024
+    remote_only.instances["a"].state = "gone"
+    assert remote_only.context_length == 4096

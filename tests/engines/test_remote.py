@@ -93,6 +93,7 @@ def test_a_full_upstream_is_overloaded_with_its_retry_after(tight_server):
 def test_probe_reads_load_from_health_details(server):
     result = run(RemoteEngine(CHAT_MODEL, server.v1).probe())
     assert result.ok and result.load is not None and result.load.max_concurrent == 2
+    assert result.n_ctx == httpx.get(server.url + "/health/details").json()["models"][CHAT_MODEL]["n_ctx"] > 0
     other = run(RemoteEngine("not-here", server.v1).probe())  # an app that does not list the model
     assert other.ok  # it answers; requests for the model will say what is wrong
     assert httpx.get(server.url + "/health").status_code == 200

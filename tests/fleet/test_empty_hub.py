@@ -23,10 +23,16 @@ def test_an_instance_joins_an_empty_hub_and_serves_everything_through_it(tmp_pat
             {"role": "user", "content": "hi"}]})
         assert missing.status_code == 404 and "Available models: none" in missing.json()["error"]["message"]
 
-        member = start_server(tmp_path, *INSTANCE_ARGS, "--hub", hub.url, "--hub-token", TOKEN,
+        member = start_server(tmp_path, *INSTANCE_ARGS, "--ctx", "512", "--hub", hub.url, "--hub-token", TOKEN,
                               "--instance-id", "member")
         assert wait_for(lambda: instances(hub).get("member", {}).get("state") == "healthy")
         assert httpx.get(hub.url + "/health").json() == {"status": "ok", "models": {CHAT_MODEL: "ready"}}
+        listed = httpx.get(hub.v1 + "/models/" + CHAT_MODEL).json()
+        assert listed["context_length"] == 512 and listed["owned_by"] == "remote"  # the instance's, not the catalog's
+        too_long = httpx.post(hub.v1 + "/chat/completions", json={"model": CHAT_MODEL, "messages": [
+            {"role": "user", "content": "word " * 600}]}, timeout=30)
+        assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
+        assert "512" in too_long.json()["error"]["message"] and instances(hub)["member"]["state"] == "healthy"
 
         reply = openai.OpenAI(base_url=hub.v1, api_key="x", max_retries=0).chat.completions.create(
             model=CHAT_MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=6)

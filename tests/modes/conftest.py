@@ -10,7 +10,7 @@ from engines.catalog import find
 from engines.errors import Unavailable
 from engines.local import LocalEngine
 from engines.model_files import resolve_path
-from tests.support.scripted import ScriptedEngine
+from tests.support.scripted import ScriptedEngine, answer
 from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 
@@ -25,9 +25,13 @@ def engines() -> dict:
 
 @pytest.fixture(scope="session")
 def lookup(engines: dict):
-    """model id -> engine: the real models, one that fails, one that hangs, and "down" (unreachable)."""
+    """model id -> engine: the real models, one that fails, one that hangs, two scripted moderators and
+    "down" (unreachable)."""
     everything = {**engines, "broken": ScriptedEngine(model_id="broken", fault=Unavailable("the model process died")),
-                  "hangs": ScriptedEngine(model_id="hangs", hang=True)}
+                  "hangs": ScriptedEngine(model_id="hangs", hang=True),
+                  # moderators whose verdict is known in advance (a real model's is not)
+                  "converged": ScriptedEngine(answer('{"converged": true}'), model_id="converged"),
+                  "not-converged": ScriptedEngine(answer('{"converged": false}'), model_id="not-converged")}
 
     def lookup(model_id: str):
         if model_id == "down":  # an instance that cannot be reached

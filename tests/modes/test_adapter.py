@@ -40,6 +40,7 @@ def test_members_default_to_the_chat_models_and_the_lead_to_the_first(registry):
     ("council", {"rounds": 0}, InvalidOption, "rounds"),
     ("council", {"members": []}, InvalidOption, "members"),
     ("council", {"members": [CHAT_MODEL], "colour": "red"}, InvalidOption, "colour"),
+    ("council", {"members": [CHAT_MODEL, "yes-man", CHAT_MODEL]}, InvalidOption, "members"),
     ("council", {"members": [CHAT_MODEL, "nope"]}, UnknownModel, None),
     ("council", {"lead": "nope"}, UnknownModel, None),
 ])

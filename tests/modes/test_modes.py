@@ -82,11 +82,34 @@ def test_council_ranks_anonymously_and_aggregates(lookup):
 
 
 def test_debate_short_answers_are_decided_by_majority(lookup):
-    options = ModeOptions(members=[CHAT, CHAT, BASE], rounds=1, max_tokens=3, temperature=0.0)
+    options = ModeOptions(members=[CHAT, BASE], rounds=1, max_tokens=3, temperature=0.0)
     final = next(e for e in collect("debate", options, lookup, "2+2=? Reply with a number.")
                  if e.type == "final")
-    assert final.data["method"] == "majority" and sum(final.data["votes"].values()) == 2  # CHAT twice = one voice
-    assert final.text
+    assert final.data["method"] == "majority" and sum(final.data["votes"].values()) == 2
+    assert final.text in final.data["answers"].values()
+
+
+def test_analyze_synthesizes_with_the_first_member_and_falls_back_to_word_overlap(lookup):
+    final = next(e for e in collect("analyze", ModeOptions(members=[CHAT, BASE], max_tokens=32), lookup)
+                 if e.type == "final")
+    assert (final.member, final.role, final.data["method"]) == (CHAT, "synthesizer", "synthesizer")
+    options = ModeOptions(members=[CHAT, BASE], max_tokens=32, lead="broken")  # no model can synthesize
+    final = next(e for e in collect("analyze", options, lookup) if e.type == "final")
+    assert final.data["method"] == "lexical" and "model process died" in final.data["synthesizer_error"]
+    assert final.text.startswith("Shared vocabulary (lexical overlap") and set(final.data["distinct"]) == {CHAT, BASE}
+
+
+@pytest.mark.parametrize(("moderator", "verdicts"), [("converged", [True]), ("not-converged", [False, False, False])])
+def test_roundtable_ends_early_only_when_the_moderator_says_it_converged(lookup, moderator, verdicts):
+    options = ModeOptions(members=[CHAT, BASE], rounds=3, max_tokens=12, lead=moderator)
+    events = collect("roundtable", options, lookup)
+    rounds = [f"round {n}" for n in range(1, len(verdicts) + 1)]
+    assert check_sequence(events) == [*rounds, "final"]
+    assert [e.data["converged"] for e in events if e.type == "stage_done"] == verdicts
+    asked = [e.stage for e in events if e.type == "member_start" and e.role == "moderator"]
+    assert asked == rounds[: min(len(rounds), options.rounds - 1)] + ["final"]  # no verdict after the last round
+    turns = [e for e in events if e.type == "member_done" and e.role == "member"]
+    assert len(turns) == 2 * len(rounds)
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

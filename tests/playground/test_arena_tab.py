@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
+import gradio as gr
 import httpx
 import pytest
 from gradio_client import Client
 
-from modes.events import Event
-from playground.arena_tab import ArenaView
+from engines.registry import ModelRegistry
+from modes.events import Event, ModeOptions
+from playground.arena_tab import ArenaTab, ArenaView
 from tests.support import browser
 from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
@@ -102,7 +105,10 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
                 break
             time.sleep(0.1)
 
-        # A long council, stopped while both members generate.
+        # A long council (1024 tokens a turn: over ten seconds each), stopped while both members generate.
+        limit = page.locator("#arena-max-tokens input[type=number]")
+        limit.fill("1024")
+        limit.press("Enter")
         page.locator("#arena-mode").get_by_text("council").click()
         page.locator("#arena-question textarea").fill("Write a very long essay about the history of bread.")
         page.locator("#arena-run").click()
@@ -112,6 +118,23 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         assert active() == 2
         page.locator("#arena-stop").click()
         stopped = time.monotonic()
-        while active() and time.monotonic() - stopped < 5:
+        while active() and time.monotonic() - stopped < 10:
             time.sleep(0.02)
-        assert active() == 0 and time.monotonic() - stopped < 2
+        assert active() == 0
+        time.sleep(3)  # and the council did not go on to its next stage
+        assert active() == 0 and "Final answer" not in page.locator("#arena-final").inner_text()
+
+
+def test_the_arena_starts_from_the_mode_defaults():
+    """One default per setting: the tab's controls and its gradio_client endpoint read ModeOptions."""
+    with gr.Blocks() as blocks:
+        ArenaTab(ModelRegistry()).build()
+    controls = {block.label: block.value for block in blocks.blocks.values() if hasattr(block, "value")
+                and getattr(block, "label", None)}
+    assert controls["Max tokens per turn"] == ModeOptions.default("max_tokens") == 256
+    assert controls["Rounds (roundtable, debate) / layers (mixture)"] == ModeOptions.default("rounds")
+    assert controls["Turn timeout (s)"] == ModeOptions.default("turn_timeout")
+    assert controls["Council: ignore self-votes"] is ModeOptions.default("exclude_self_votes")
+    endpoint = inspect.signature(ArenaTab.arena).parameters
+    assert {name: endpoint[name].default for name in ("rounds", "max_tokens", "turn_timeout", "exclude_self_votes")} \
+        == {name: ModeOptions.default(name) for name in ("rounds", "max_tokens", "turn_timeout", "exclude_self_votes")}

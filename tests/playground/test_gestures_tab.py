@@ -7,12 +7,13 @@ import time
 from contextlib import contextmanager
 
 import cv2
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 
 from engines.registry import ModelRegistry
-from playground.gesture_bus import message_for
+from playground.gesture_bus import gesture_bus, message_for
 from playground.gestures_tab import GesturesTab
 from tests.support import browser
 from tests.support.gesture_photos import PHOTOS, read_rgb
@@ -40,6 +41,17 @@ def test_stream_handler_on_numpy_frames_fires_after_the_hold():
     assert "actions" not in message and {a["kind"] for a in page["actions"]} <= {"cursor", "click"}
     assert "no hand" in status
     state["session"].close()
+
+
+def test_an_empty_webcam_frame_answers_every_output_and_changes_nothing():
+    with gr.Blocks() as blocks:
+        tab = GesturesTab(ModelRegistry())
+        tab.build(gesture_bus())
+    stream = next(f for f in blocks.fns.values() if f.name == "stream_frame")
+    state = {"seq": 3}
+    updates = tab.stream_frame(None, state)
+    assert len(updates) == len(stream.outputs) == 5
+    assert updates[2] is state and all(isinstance(u, type(gr.skip())) for i, u in enumerate(updates) if i != 2)
 
 
 def test_photo_upload_handles_grayscale_and_alpha():
@@ -92,7 +104,7 @@ def streaming_page(server, clip, open_first: str = "Chat"):
         yield page
 
 
-def wait_until(predicate, seconds=30.0):
+def wait_until(predicate, seconds=90.0):  # a busy machine streams fewer frames a second
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and not predicate():
         time.sleep(0.2)
