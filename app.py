@@ -34,7 +34,7 @@ def build_app(node: Node) -> FastAPI:
             gestures = GestureConfig.from_json(Path(settings.gesture_config).read_text())
         # Mounted last, at "/": routes added after this would be shadowed by Gradio.
         app = gr.mount_gradio_app(app, build_playground(node.registry, gestures), path="/", footer_links=["api"],
-                                  css=CSS, head=PAGE_LISTENER)
+                                  css=CSS, head=PAGE_LISTENER, max_file_size=settings.max_upload_bytes)
     return app
 
 

@@ -35,12 +35,21 @@ class Settings(BaseSettings):
     max_queue: int = Field(16, ge=0, description="Requests allowed to wait for a slot; more get 429")
     queue_timeout: float = Field(60.0, gt=0, description="Seconds a request may wait for a slot; then 503")
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Client keys: if any, /v1 routes need 'Authorization: Bearer <key>' "
-        "(repeat the flag or comma-separate for several)")
+        default_factory=list, description="Client keys: if any, every surface (API, Gradio API, UI) needs one, "
+        "as 'Authorization: Bearer <key>' or through the login page (repeat the flag or comma-separate)")
     rate_limit: int = Field(
-        0, ge=0, description="Requests per minute per client key (per address without keys); 0: off")
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body accepted on /v1 and /hub")
+        0, ge=0, description="Requests that start work, per minute per client key (per address without keys); "
+        "0: off")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024,
+                                description="Largest request body accepted on /v1, /hub and the Gradio API")
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest file uploaded to the UI")
+    token_budget: int = Field(
+        0, ge=0, description="Tokens per minute per key (per client address without keys), on every surface: "
+        "prompt tokens decoded plus tokens generated; 0 for none")
     fleet: str | None = Field(None, description="Fleet file (YAML or TOML) listing models and their instances")
+    hub_allow_private: bool = Field(
+        False, description="Hub: accept instances on loopback and private networks (a LAN fleet); link-local "
+        "and cloud metadata addresses stay refused")
     hub_token: str | None = Field(
         None, description="Shared registration token: a hub accepts instances that send it; an instance sends it")
     hub: str | None = Field(None, description="Hub URL to register this instance with (needs --public-url)")
@@ -102,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namesp
             parser.add_argument("--api-key", "--api-keys", dest=name, action="append", help=help_text)
         elif name == "ui":
             parser.add_argument("--no-ui", dest="ui", action="store_const", const=False, help="serve the API only")
+        elif field.annotation is bool:
+            parser.add_argument(flag, dest=name, action="store_const", const=True, help=help_text)
         else:
             kind = float if field.annotation is float else int if field.annotation in (int, int | None) else str
             parser.add_argument(flag, dest=name, type=kind, help=help_text)

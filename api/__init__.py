@@ -3,12 +3,12 @@ mapping and SSE encoding. Routes get what they use through `api/deps.py`."""
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from api import badges, completions, errors, health, hub, metrics, models, modes, ui
-from api.auth import guard
+from api.access import AccessPolicy
 from api.body_limit import BodySizeLimit
-from api.rate_limit import RateLimiter
+from engines.metering import TokenBudget
 from fleet.node import Node
 from settings import VERSION, Settings
 
@@ -20,15 +20,15 @@ def create_api(settings: Settings, node: Node, *, lifespan=None) -> FastAPI:
     app.state.node = node
     app.state.metrics = metrics.Metrics(node.registry)
     node.registry.set_observer(app.state.metrics)
-    app.state.rate_limiter = RateLimiter(settings.rate_limit) if settings.rate_limit else None
+    node.registry.set_budget(TokenBudget(settings.token_budget) if settings.token_budget else None)
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    guarded = [Depends(guard)]
-    app.include_router(completions.router, dependencies=guarded)
-    app.include_router(models.router, dependencies=guarded)
-    app.include_router(modes.router, dependencies=guarded)
-    app.include_router(ui.router, dependencies=guarded)
-    app.include_router(hub.router)
-    app.include_router(health.router)
-    app.include_router(badges.router)
+    # The last added is outermost: an oversized body is refused before anything else (it costs nothing
+    # and says nothing), then the front door.
+    app.add_middleware(AccessPolicy, keys=settings.api_keys, rate_limit=settings.rate_limit)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes)
+    for router in (completions.router, models.router, modes.router, ui.router, hub.router, health.router,
+                   badges.router):
+        app.include_router(router)
+    # before the UI is mounted at "/", which would answer other methods with its 404
+    errors.refuse_other_methods(app, [completions.router, models.router, modes.router, ui.router, hub.router])
     return app

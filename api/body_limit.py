@@ -1,5 +1,6 @@
 """Refuses request bodies over a size limit with 413 in OpenAI's error shape, before they reach a
-route: by Content-Length when given, else by reading the (chunked) body up to the limit first."""
+route: by Content-Length when given, else by reading the (chunked) body up to the limit first.
+The API and the Gradio calls share one limit; UI uploads (photos) have their own."""
 
 from __future__ import annotations
 
@@ -7,18 +8,23 @@ import json
 
 from api.errors import error_body
 
+UPLOADS = "/gradio_api/upload"
+
 
 class BodySizeLimit:
-    def __init__(self, app, *, max_bytes: int, prefixes: tuple[str, ...] = ("/v1", "/hub")):
-        self.app, self.max_bytes, self.prefixes = app, max_bytes, prefixes
+    def __init__(self, app, *, max_bytes: int, upload_bytes: int,
+                 prefixes: tuple[str, ...] = ("/v1", "/hub", "/gradio_api", "/login")):
+        self.app, self.prefixes = app, prefixes
+        self.max_bytes, self.upload_bytes = max_bytes, upload_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
             return await self.app(scope, receive, send)
+        limit = self.upload_bytes if scope["path"].startswith(UPLOADS) else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                return await self._refuse(send)
+            if not length.isdigit() or int(length) > limit:
+                return await self._refuse(send, limit)
             return await self.app(scope, receive, send)
         body = bytearray()
         while True:  # no length given: buffer up to the limit, then hand the app the whole body
@@ -26,8 +32,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                return await self._refuse(send)
+            if len(body) > limit:
+                return await self._refuse(send, limit)
             if not message.get("more_body"):
                 break
         replayed = False
@@ -41,11 +47,11 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send, limit: int) -> None:
+        flag = "--max-upload-bytes" if limit == self.upload_bytes else "--max-body-bytes"
         body = json.dumps(error_body(
-            f"The request body is larger than the {self.max_bytes} bytes this server accepts; "
-            "send a shorter conversation or raise --max-body-bytes.", "invalid_request_error",
-            "request_too_large")).encode()
+            f"The request body is larger than the {limit} bytes this server accepts; send less, or raise {flag}.",
+            "invalid_request_error", "request_too_large")).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -1,15 +1,16 @@
 """What routes need from the app, as FastAPI dependencies: the node (identity, registry, hub), the
-settings, the metrics and the rate limiter. `create_api` stores them once; only this module reads
+settings, the metrics and whether the caller showed a key. `create_api` stores them once; only this module reads
 them back, so a route states what it uses in its signature."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.access import presented_key
 from api.metrics import Metrics
-from api.rate_limit import RateLimiter
 from engines.registry import ModelRegistry
 from fleet.node import Node
 from settings import Settings
@@ -31,12 +32,17 @@ def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def _rate_limiter(request: Request) -> RateLimiter | None:
-    return request.app.state.rate_limiter
+def _authenticated(request: Request) -> bool:
+    """Whether the caller showed a valid key (always true when the server has none; see api/access.py)
+    or this hub's registration token (instances read the fleet's state during a hand-over)."""
+    if request.scope.get("state", {}).get("authenticated", True):
+        return True
+    token = request.app.state.settings.hub_token
+    return bool(token) and hmac.compare_digest(presented_key(dict(request.scope["headers"])).encode(), token.encode())
 
 
 NodeDep = Annotated[Node, Depends(_node)]
 RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
-RateLimiterDep = Annotated[RateLimiter | None, Depends(_rate_limiter)]
+AuthenticatedDep = Annotated[bool, Depends(_authenticated)]

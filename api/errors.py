@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engines.errors import (
@@ -66,6 +67,26 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     param = ".".join(location) or None
     text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     return (f"Invalid value for '{param}': {text}" if param else text), param
+
+
+def refuse_other_methods(app: FastAPI, routers: list[APIRouter]) -> None:
+    """`GET /v1/chat/completions` is a 405 naming the allowed methods, in OpenAI's shape."""
+    allowed: dict[str, set[str]] = {}
+    for route in (r for router in routers for r in router.routes):
+        if isinstance(route, APIRoute):
+            allowed.setdefault(route.path, set()).update(route.methods)
+    for path, methods in allowed.items():
+        others = {"GET", "POST", "PUT", "PATCH", "DELETE"} - methods
+        if not others:
+            continue
+        allow = ", ".join(sorted(methods - {"HEAD"}))
+
+        async def not_allowed(request: Request, allow: str = allow) -> JSONResponse:
+            return JSONResponse(error_body(f"{request.method} is not allowed here; use {allow}.",
+                                           "invalid_request_error", "method_not_allowed"), 405,
+                                headers={"Allow": allow})
+
+        app.add_api_route(path, not_allowed, methods=sorted(others), include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:

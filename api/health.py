@@ -1,6 +1,6 @@
 """How this server is doing: GET /health (200 ready / 503 loading, failed or draining),
-GET /health/details (every model's instances with state, load, latency and tokens/s) and
-GET /metrics (Prometheus text)."""
+GET /health/details (every model's instances with state, load, latency and tokens/s; to a caller
+without a key, when keys are set, only each model's state) and GET /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import MetricsDep, NodeDep
+from api.deps import AuthenticatedDep, MetricsDep, NodeDep
 from settings import VERSION
 
 router = APIRouter()
@@ -30,7 +30,11 @@ async def health(node: NodeDep):
 
 
 @router.get("/health/details")
-async def health_details(node: NodeDep):
+async def health_details(node: NodeDep, authenticated: AuthenticatedDep):
+    status = "draining" if node.draining else "ok" if node.registry.ready else "unavailable"
+    if not authenticated:  # keys are set and none was shown: nothing about instances, URLs or files
+        return {"status": status, "version": VERSION,
+                "models": {p.model_id: {"state": p.state} for p in node.registry.entries()}}
     models = {}
     for pool in node.registry.entries():
         local = pool.local
@@ -41,7 +45,7 @@ async def health_details(node: NodeDep):
         }
     lifetime = node.lifetime
     return {
-        "status": "draining" if node.draining else "ok" if node.registry.ready else "unavailable",
+        "status": status,
         "instance_id": node.instance_id,
         "version": VERSION,
         "uptime_seconds": round(time.time() - node.started_at, 1),

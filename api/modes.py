@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api import sse
 from api.deps import RegistryDep
 from api.errors import APIError
-from api.schemas import ChatCompletionRequest
+from api.schemas import ChatCompletionRequest, valid_unicode
 from engines.registry import ModelRegistry
 from modes import LEAD_ROLE, MODES, run_mode
 from modes.adapter import ModeRun, resolve_options
@@ -28,6 +28,11 @@ class ModeRequest(ModeOptions):
     members: list[str] | None = Field(None, min_length=1, max_length=8,
                                       description="Model ids; default: every hosted chat model")
     stream: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return valid_unicode(data)
 
 
 @router.post("/v1/modes/{mode}")

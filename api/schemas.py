@@ -11,8 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engines.contract import GenerationRequest
+from engines.schema_budget import SCHEMA_PARAM, check_schema
 
 _STRICT = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are matched at every token: their cost is bounded
 
 
 class TextPart(BaseModel):
@@ -56,11 +58,47 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+def valid_unicode(data: Any) -> Any:
+    """Refuses text that cannot be UTF-8 (a lone surrogate such as "\\ud800", which JSON allows)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the request contains text that is not valid Unicode (a lone surrogate "
+                                 "such as \\ud800)") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return data
+
+
 class _Sampling(BaseModel):
     """Fields shared by chat and plain completions."""
 
     model_config = _STRICT
     model: str
+    logit_bias: dict[str, float] | None = Field(
+        None, description="Token id -> bias from -100 to 100 (validated; applied once sampling supports it)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return valid_unicode(data)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, biases: dict[str, float] | None) -> dict[str, float] | None:
+        for token, bias in (biases or {}).items():
+            if not token.isdigit():
+                raise ValueError(f"keys must be token ids (integers as strings), not {token[:40]!r}")
+            if not -100 <= bias <= 100:
+                raise ValueError(f"the bias of token {token} is {bias:g}; biases go from -100 to 100")
+        return biases
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
     stop: str | list[str] | None = None
@@ -81,8 +119,11 @@ class _Sampling(BaseModel):
     @field_validator("stop")
     @classmethod
     def _few_stops(cls, stop):
-        if isinstance(stop, list) and len(stop) > 16:
-            raise ValueError("at most 16 stop sequences")
+        stops = [stop] if isinstance(stop, str) else stop or []
+        if len(stops) > MAX_STOPS:
+            raise ValueError(f"at most {MAX_STOPS} stop sequences")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"each stop sequence may have at most {MAX_STOP_CHARS} characters")
         return stop
 
     @property
@@ -91,7 +132,8 @@ class _Sampling(BaseModel):
 
     def _common(self) -> dict[str, Any]:
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
-        common: dict[str, Any] = {"stop": tuple(stops), "seed": self.seed, "ignore_eos": self.ignore_eos}
+        common: dict[str, Any] = {"stop": tuple(s for s in stops if s), "seed": self.seed,
+                                  "ignore_eos": self.ignore_eos}
         if self.temperature is not None:
             common["temperature"] = self.temperature
         if self.top_p is not None:
@@ -104,11 +146,21 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
     mode_options: dict[str, Any] | None = Field(
         None, description="Extension, with model set to a mode name: members, lead, rounds, turn_timeout, ...")
 
+    @model_validator(mode="after")
+    def _tool_choice_needs_tools(self):
+        if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
+            raise ValueError("tool_choice is only allowed when tools are given")
+        return self
+
     def to_generation(self) -> GenerationRequest:
         fmt = self.response_format
+        if fmt and fmt.type == "json_schema" and fmt.json_schema:
+            check_schema(fmt.json_schema.schema_, SCHEMA_PARAM)  # before a hub forwards it or a grammar is built
         return GenerationRequest(
             messages=[
                 {"role": "system" if m.role == "developer" else m.role, "content": m.text()}

@@ -5,18 +5,27 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.deps import RegistryDep
 from api.errors import APIError
+from api.schemas import valid_unicode
 from genui import generate
 from genui.spec import UI_SPEC_SCHEMA, SpecError, validate
 
 router = APIRouter()
 
 
-class GenerateUIRequest(BaseModel):
+class _UIRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return valid_unicode(data)
+
+
+class GenerateUIRequest(_UIRequest):
     model: str
     kind: Literal["spec", "html", "actions"] = "spec"
     prompt: str | None = Field(None, description="What to build (spec, html)")
@@ -25,8 +34,7 @@ class GenerateUIRequest(BaseModel):
     seed: int | None = None
 
 
-class UIEventRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+class UIEventRequest(_UIRequest):
     model: str
     spec: dict[str, Any]
     event: str = Field(min_length=1, max_length=64, description="The id of the button pressed")

@@ -27,9 +27,11 @@ from engines.catalog import ModelSpec
 from engines.contract import Chunk, GenerationRequest, Load, ProbeResult
 from engines.errors import ContextOverflow, InvalidRequest, Unavailable
 from engines.llama import load_model
+from engines.schema_budget import SCHEMA_PARAM, check_grammar, check_schema
 from engines.slots import SlotPool
 
 _DONE = object()
+PREPARE_SECONDS = 10.0  # templating, tokenizing and grammar building of one request, off the event loop
 logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # llama.cpp's load chatter goes to this logger
 
 # Used when a GGUF carries no chat template.
@@ -96,7 +98,12 @@ class LocalEngine:
                                  param="messages") from None
 
     def count_tokens(self, text: str, *, add_bos: bool = False) -> list[int]:
-        return self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON and Python strings allow
+            raise InvalidRequest("The text is not valid Unicode (it holds a lone surrogate such as \\ud800).",
+                                 param="messages") from None
+        return self._model.tokenize(data, add_bos=add_bos, special=True)
 
     def plan(self, request: GenerationRequest) -> generation.Plan:
         prompt, has_bos = self.render_prompt(request)
@@ -124,15 +131,27 @@ class LocalEngine:
     # -- the engine contract --
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        plan = self.plan(request)
-        async for chunk in self.generate(plan):
+        # The request's text and schema are untrusted: their CPU work runs on a worker thread, bounded
+        # in time, so /health and every other stream go on meanwhile.
+        try:
+            plan, sampler = await asyncio.wait_for(asyncio.to_thread(self._prepare, request), PREPARE_SECONDS)
+        except TimeoutError:
+            raise InvalidRequest(f"Preparing this request took over {PREPARE_SECONDS:g} s (template, tokens "
+                                 "and grammar); simplify the messages or the schema.") from None
+        async for chunk in self.generate(plan, sampler):
             yield chunk
 
-    async def generate(self, plan: generation.Plan) -> AsyncIterator[Chunk]:
+    def _prepare(self, request: GenerationRequest) -> tuple[generation.Plan, generation.Sampler]:
+        plan = self.plan(request)
+        return plan, generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)  # bad grammars fail here
+
+    async def generate(self, plan: generation.Plan, sampler: generation.Sampler | None = None) -> AsyncIterator[Chunk]:
         """Streams a prepared plan (tests use it to steer the model with grammars the API does not offer)."""
+        if sampler is None:
+            sampler = generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)
         if self._closed:
+            sampler.close()
             raise Unavailable(f"Model '{self.model_id}' is shutting down.")
-        sampler = generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)  # bad grammars fail here
         queued_at = time.perf_counter()
         try:
             ticket = await self.slots.acquire()
@@ -198,14 +217,17 @@ class LocalEngine:
 
 
 def _grammar_for(request: GenerationRequest) -> str | None:
+    if request.json_object:
+        return JSON_GBNF
+    if request.json_schema is None:
+        return None
+    check_schema(request.json_schema, SCHEMA_PARAM)
     try:
-        if request.json_schema is not None:
-            return json_schema_to_gbnf(json.dumps(request.json_schema))
-        if request.json_object:
-            return JSON_GBNF
+        grammar = json_schema_to_gbnf(json.dumps(request.json_schema))
     except Exception as exc:
         raise InvalidRequest(f"Unsupported JSON schema: {exc}", param="response_format") from None
-    return None
+    check_grammar(grammar, SCHEMA_PARAM)
+    return grammar
 
 
 def _resident_bytes() -> int:

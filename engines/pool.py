@@ -24,11 +24,13 @@ from typing import Any, Literal, Protocol
 from engines.catalog import ModelSpec
 from engines.contract import Chunk, Engine, GenerationRequest, Load, ProbeResult, Usage
 from engines.errors import EngineError, InvalidRequest, Overloaded, Unavailable, Unreachable
+from engines.metering import TokenBudget
 
 FAILURES_TO_COOL = 3
 FAILURE_WINDOW = 30.0
 MIN_COOLDOWN = 2.0
 GONE_KEEP_SECONDS = 600.0  # a gone instance stays listed (for the dashboards) this long
+TRUSTED_SLOTS = 2  # what a registered instance is believed to run at once before it has shown more
 
 State = Literal["loading", "healthy", "cooling", "draining", "gone", "failed"]
 
@@ -59,6 +61,7 @@ class Instance:
     in_flight: int = 0  # this process's requests on it now
     reported: Load | None = None  # what the instance itself last said (heartbeat or probe)
     n_ctx: int = 0  # its context length, as it reported it (registration or probe); 0 unknown
+    proven: int = 0  # the most requests it was seen answering at once
     failures: deque = field(default_factory=lambda: deque(maxlen=FAILURES_TO_COOL))
     cooling_since: float = 0.0
     last_seen: float = field(default_factory=time.time)
@@ -87,7 +90,12 @@ class Instance:
 
     @property
     def capacity(self) -> int:
-        return self._load().max_concurrent
+        """Slots, as the instance reports them; a registered one (a stranger, on a public hub) is trusted
+        with at most twice what it has been seen to handle, so a false report cannot draw all traffic."""
+        reported = self._load().max_concurrent
+        if self.source != "registered":
+            return reported
+        return min(reported, max(TRUSTED_SLOTS, 2 * self.proven))
 
     @property
     def busyness(self) -> float:
@@ -134,6 +142,7 @@ class Pool:
         self.model_id = spec.id
         self.instances: dict[str, Instance] = {}
         self.observer: Observer = observer or _NoObserver()
+        self.budget: TokenBudget | None = None  # per-caller tokens per minute, when the server sets one
         self._turn = itertools.count()
         self.created = int(time.time())
 
@@ -199,6 +208,8 @@ class Pool:
         return Unavailable(f"No healthy instance of '{self.model_id}' right now ({states}); retry shortly.")
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        if self.budget is not None:
+            self.budget.admit()  # the caller's token budget (engines/metering.py), before any work
         tried: set[str] = set()
         last_error: EngineError | None = None
         while (instance := self.pick(tried)) is not None:
@@ -218,10 +229,17 @@ class Pool:
                         instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
                     continue
                 ttft = time.perf_counter() - started
+                streamed = 0
                 while chunk.finish_reason is None:
+                    if chunk.text or chunk.reasoning:  # spent live: a stream cut short has paid its part
+                        streamed += 1
+                        self._spend(1)
                     yield chunk
                     chunk = await anext(source)
                 status = "ok"  # before the last yield: the caller may close the stream right after it
+                if chunk.usage is not None:  # settle: the prompt decoded, and tokens the chunks did not count
+                    usage = chunk.usage
+                    self._spend(usage.prompt_tokens - usage.cached_tokens + usage.completion_tokens - streamed)
                 yield chunk
             except EngineError as exc:  # a bad request (same everywhere) or a failure after the first token
                 status = exc.code
@@ -242,11 +260,16 @@ class Pool:
             self.observer.attempt(self.model_id, "none", "no_instance")
         raise self._no_instance(last_error)
 
+    def _spend(self, tokens: int) -> None:
+        if self.budget is not None:
+            self.budget.spend(tokens)
+
     def _record(self, instance: Instance, status: str, started: float, ttft: float, last: Chunk | None) -> None:
         if status != "ok" or last is None:
             self.observer.attempt(self.model_id, instance.name, status)
             return
         latency = time.perf_counter() - started
+        instance.proven = max(instance.proven, instance.in_flight + 1)  # counting this one, which just left
         instance.succeed(ttft * 1000, latency * 1000, last.timings.tokens_per_second if last.timings else 0.0)
         self.observer.attempt(self.model_id, instance.name, status, ttft=ttft, latency=latency, usage=last.usage)
 

@@ -14,6 +14,7 @@ from engines import catalog
 from engines.catalog import ModelSpec
 from engines.contract import Engine
 from engines.errors import Unavailable, UnknownModel
+from engines.metering import TokenBudget
 from engines.pool import Instance, Observer, Pool
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,24 @@ class ModelRegistry:
     def __init__(self, observer: Observer | None = None):
         self._pools: dict[str, Pool] = {}
         self.observer = observer
+        self.budget: TokenBudget | None = None
 
     def set_observer(self, observer: Observer) -> None:
         self.observer = observer
         for pool in self._pools.values():
             pool.observer = observer
 
+    def set_budget(self, budget: TokenBudget | None) -> None:
+        """Every generation, in every pool (also ones added later), spends from this per-caller budget."""
+        self.budget = budget
+        for pool in self._pools.values():
+            pool.budget = budget
+
     def pool(self, spec: ModelSpec) -> Pool:
         """The pool for this model, created empty on first use."""
         if spec.id not in self._pools:
             self._pools[spec.id] = Pool(spec, self.observer)
+            self._pools[spec.id].budget = self.budget
         return self._pools[spec.id]
 
     def add(self, spec: ModelSpec, engine: Engine | None = None) -> Pool:

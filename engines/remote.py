@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,11 @@ from engines.errors import (
     Unreachable,
 )
 
+log = logging.getLogger(__name__)
+HOPS: ContextVar[int] = ContextVar("hops", default=0)  # how many servers this request already went through
+HOP_HEADER = "X-Playground-Hops"
+MAX_HOPS = 3  # hub -> instance is 1; a request arriving after 3 is going round in a loop
+
 # Reasoning models on OpenAI-style APIs take max_completion_tokens and refuse a temperature.
 _RESTRICTED = ("o1", "o3", "o4", "gpt-5")
 
@@ -42,13 +49,14 @@ class Timeouts:
 
 
 def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError:
-    """The typed error for an upstream HTTP error, keeping its message."""
+    """The typed error for an upstream HTTP error: its status and its own error message (an OpenAI-shaped
+    body's `error.message`, shortened), never the raw body, which may say anything about the upstream."""
     try:
         error = json.loads(body).get("error") or {}
         message = error.get("message") if isinstance(error, dict) else str(error)
     except (ValueError, AttributeError):
         error, message = {}, None
-    message = f"{where} answered {status}: {message or body[:200].decode(errors='replace') or 'no body'}"
+    message = f"{where} answered {status}: {str(message)[:300] if message else 'no error message'}"
     code = error.get("code") if isinstance(error, dict) else None
     if status == 429:
         try:
@@ -66,9 +74,10 @@ def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError
 class RemoteEngine:
     def __init__(self, model_id: str, base_url: str, *, api_key: str | None = None,
                  upstream_model: str | None = None, timeouts: Timeouts = Timeouts(),
-                 headers: dict[str, str] | None = None, probe: str = "auto"):
+                 headers: dict[str, str] | None = None, probe: str = "auto", label: str = "the instance"):
         self.model_id = model_id
         self.base_url = base_url.rstrip("/")
+        self.label = label  # how errors name it: an instance id, never its URL
         self.upstream_model = upstream_model or model_id
         self.timeouts = timeouts
         self.probe_mode = probe  # auto | health | models | none
@@ -127,13 +136,14 @@ class RemoteEngine:
         response = None
         try:
             async with asyncio.timeout_at(deadline.at):
-                response = await self.session.post(url, json=self.payload(request))
+                response = await self.session.post(url, json=self.payload(request), allow_redirects=False,
+                                                   headers={HOP_HEADER: str(HOPS.get() + 1)})
                 if response.status != 200:
-                    raise upstream_error(response.status, await response.read(), response.headers, self.base_url)
+                    raise upstream_error(response.status, await response.read(), response.headers, self.label)
             async for data in _sse_data(response, deadline):
                 event = json.loads(data)
                 if "error" in event:
-                    raise _stream_error(event["error"], self.base_url)
+                    raise _stream_error(event["error"], self.label)
                 if event.get("usage"):
                     usage = event["usage"]
                 for choice in event.get("choices") or ():
@@ -145,12 +155,14 @@ class RemoteEngine:
                         deadline.at = loop.time() + self.timeouts.idle
                         yield Chunk(text=text, reasoning=reasoning)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise Unreachable(f"{self.base_url} cannot be reached: {exc or type(exc).__name__}") from None
+            log.warning("%s (%s) cannot be reached: %s", self.label, self.base_url, exc)
+            raise Unreachable(f"{self.label} cannot be reached ({type(exc).__name__}).") from None
         except TimeoutError:
             phase, limit_s = ("next", self.timeouts.idle) if first_at else ("first", self.timeouts.first_token)
-            raise Unavailable(f"{self.base_url} sent no {phase} token within {limit_s:g} s.") from None
+            raise Unavailable(f"{self.label} sent no {phase} token within {limit_s:g} s.") from None
         except (aiohttp.ClientError, json.JSONDecodeError) as exc:
-            raise Unavailable(f"The connection to {self.base_url} broke: {exc or type(exc).__name__}") from None
+            log.warning("the connection to %s (%s) broke: %s", self.label, self.base_url, exc)
+            raise Unavailable(f"The connection to {self.label} broke ({type(exc).__name__}).") from None
         finally:
             if response is not None:
                 if response.content.at_eof():
@@ -158,7 +170,7 @@ class RemoteEngine:
                 else:
                     response.close()  # cut short: drop the connection, so the upstream stops generating
         if finish is None:
-            raise Unavailable(f"{self.base_url} ended the stream without finishing the answer.")
+            raise Unavailable(f"{self.label} ended the stream without finishing the answer.")
         ended = time.perf_counter()
         usage = usage or {}
         completion_tokens = int(usage.get("completion_tokens") or pieces)
@@ -187,7 +199,8 @@ class RemoteEngine:
                 status, _ = await self._get(self.base_url + "/models")
                 return ProbeResult(status == 200, f"/models {status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return ProbeResult(False, f"{type(exc).__name__}: {exc}")
+            log.debug("probe of %s (%s) failed: %s", self.label, self.base_url, exc)
+            return ProbeResult(False, f"no answer ({type(exc).__name__})")
 
     async def _props_n_ctx(self) -> int | None:
         """llama-server's context length per slot, from /props (None where there is no such route)."""
@@ -200,7 +213,7 @@ class RemoteEngine:
         return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
 
     async def _get(self, url: str) -> tuple[int, bytes]:
-        async with self.session.get(url) as response:
+        async with self.session.get(url, allow_redirects=False) as response:
             return response.status, await response.read()
 
     def load(self) -> None:
@@ -249,7 +262,7 @@ def _piece(choice: dict[str, Any], chat: bool) -> tuple[str, str]:
 
 def _stream_error(error: Any, where: str) -> EngineError:
     message = error.get("message") if isinstance(error, dict) else str(error)
-    return Unavailable(f"{where} failed during the answer: {message}")
+    return Unavailable(f"{where} failed during the answer: {str(message)[:300]}")
 
 
 def _health_result(status: int, body: bytes, model: str) -> ProbeResult:

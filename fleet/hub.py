@@ -9,6 +9,7 @@ stop for `heartbeat_timeout` seconds is marked gone and gets no traffic.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import time
@@ -21,8 +22,25 @@ from engines.errors import InvalidRequest
 from engines.registry import ModelRegistry, remote_spec
 from engines.remote import RemoteEngine, Timeouts
 from fleet.config import FleetConfig, InstanceConfig
+from fleet.membership import new_lease
 
 log = logging.getLogger(__name__)
+
+
+class MembershipConflict(InvalidRequest):
+    """A registration that would take over an instance it does not own."""
+
+    code = "instance_id_taken"
+
+
+class LeaseMismatch(InvalidRequest):
+    """A heartbeat, drain or deregistration without the lease its registration got."""
+
+    code = "invalid_lease"
+
+
+def _same(given: str | None, lease: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), lease.encode())
 
 
 @dataclass
@@ -32,6 +50,7 @@ class Member:
     instance_id: str
     url: str
     models: list[str]
+    lease: str  # the secret every later call of this membership shows
     last_heartbeat: float = field(default_factory=time.monotonic)
 
 
@@ -64,31 +83,54 @@ class Hub:
                         model_id, instance.api_key_env, instance.url)
         timeouts = Timeouts(instance.connect_timeout, instance.first_token_timeout, instance.idle_timeout)
         return RemoteEngine(model_id, instance.url, api_key=key, upstream_model=instance.model, timeouts=timeouts,
+                            label=instance.display_name(),
                             headers=instance.headers, probe=instance.probe)
 
     # -- registration --
 
     def register(self, instance_id: str, url: str, models: list[dict[str, Any]], *, api_key: str | None = None,
-                 load: dict[str, Load] | None = None) -> None:
+                 load: dict[str, Load] | None = None, lease: str | None = None) -> str:
+        """Adds the instance and returns its lease. Another live instance's id, or the name of an instance
+        this hub did not get by registration (its own, the fleet file's), cannot be taken over."""
         if not models:
             raise InvalidRequest("Register at least one model.", param="models")
-        self._forget(instance_id)  # a re-registration replaces what was known
+        current = self.members.get(instance_id)
+        if current is not None and not self._expired(current) and not _same(lease, current.lease):
+            raise MembershipConflict(f"Instance '{instance_id}' is registered and alive; pick another id.")
+        for model in models:
+            pool = self.registry.entry(model["id"]) if model["id"] in self.registry.ids else None
+            taken = pool.instances.get(instance_id) if pool is not None else None
+            if taken is not None and taken.source != "registered":
+                raise MembershipConflict(f"'{instance_id}' names an instance this hub did not get by registration.")
+        self._forget(instance_id)  # a re-registration (or an expired member's id) replaces what was known
         base = url.rstrip("/").removesuffix("/v1") + "/v1"
         for model in models:
             spec = remote_spec(model["id"], name=model.get("name"), n_ctx=model.get("n_ctx") or 0,
                                chat=model.get("chat", True))
-            engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts)
+            engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts, label=instance_id)
             instance = self.registry.add_remote(model["id"], instance_id, engine, source="registered",
                                                 max_concurrent=model.get("max_concurrent") or 2, spec=spec)
             instance.n_ctx = model.get("n_ctx") or 0
-        self.members[instance_id] = Member(instance_id, url, [m["id"] for m in models])
-        self.heartbeat(instance_id, load)
+        member = Member(instance_id, url, [m["id"] for m in models], lease=lease or new_lease())
+        self.members[instance_id] = member
+        self.heartbeat(instance_id, member.lease, load)
         log.info("instance %s registered at %s serving %s", instance_id, url, ", ".join(m["id"] for m in models))
+        return member.lease
 
-    def heartbeat(self, instance_id: str, load: dict[str, Load] | None = None,
+    def _expired(self, member: Member) -> bool:
+        return time.monotonic() - member.last_heartbeat > self.heartbeat_timeout
+
+    def _member(self, instance_id: str, lease: str) -> Member | None:
+        """The member if `lease` is its own; None when unknown; LeaseMismatch when the lease is wrong."""
+        member = self.members.get(instance_id)
+        if member is not None and not _same(lease, member.lease):
+            raise LeaseMismatch(f"That is not the lease of instance '{instance_id}'.")
+        return member
+
+    def heartbeat(self, instance_id: str, lease: str, load: dict[str, Load] | None = None,
                   draining: bool = False) -> bool:
         """False when the instance is unknown (it should register again)."""
-        member = self.members.get(instance_id)
+        member = self._member(instance_id, lease)
         if member is None:
             return False
         member.last_heartbeat = time.monotonic()
@@ -102,11 +144,11 @@ class Hub:
                 instance.state = "healthy"
         return True
 
-    def drain(self, instance_id: str) -> bool:
-        return self.heartbeat(instance_id, draining=True)
+    def drain(self, instance_id: str, lease: str) -> bool:
+        return self.heartbeat(instance_id, lease, draining=True)
 
-    def deregister(self, instance_id: str) -> bool:
-        known = instance_id in self.members
+    def deregister(self, instance_id: str, lease: str) -> bool:
+        known = self._member(instance_id, lease) is not None
         self._forget(instance_id)
         if known:
             log.info("instance %s left", instance_id)

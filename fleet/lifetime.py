@@ -102,20 +102,23 @@ class Lifetime:
         return False
 
 
-async def _details(url: str) -> tuple[dict, str | None]:
-    """(url's /health/details, None) or ({}, why it could not be read)."""
+async def _details(url: str, credential: str | None) -> tuple[dict, str | None]:
+    """(url's /health/details, None) or ({}, why it could not be read). A server with keys shows its
+    instances only to a caller with a key (or, for a hub, with the registration token)."""
+    headers = {"Authorization": f"Bearer {credential}"} if credential else {}
     try:
-        async with httpx.AsyncClient(timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5, headers=headers) as client:
             return (await client.get(url.rstrip("/") + "/health/details")).json(), None
     except (httpx.HTTPError, ValueError) as exc:
         return {}, f"{url} did not answer: {exc}"
 
 
-def hub_check(hub_url: str, models: Callable[[], list[str]]) -> Callable[[str], Awaitable[str | None]]:
+def hub_check(hub_url: str, models: Callable[[], list[str]],
+              token: str | None = None) -> Callable[[str], Awaitable[str | None]]:
     """Healthy = registered at the hub and healthy there for every model this instance serves."""
 
     async def check(instance_id: str) -> str | None:
-        details, failed = await _details(hub_url)
+        details, failed = await _details(hub_url, token)
         if failed:
             return failed
         for model_id in models():
@@ -128,12 +131,12 @@ def hub_check(hub_url: str, models: Callable[[], list[str]]) -> Callable[[str], 
     return check
 
 
-def url_check(url: str) -> Callable[[str], Awaitable[str | None]]:
+def url_check(url: str, key: str | None = None) -> Callable[[str], Awaitable[str | None]]:
     """Healthy = `url`/health/details answers with the successor's instance id and status ok
     (both runs may share one URL, e.g. a named tunnel; the id tells them apart)."""
 
     async def check(instance_id: str) -> str | None:
-        details, failed = await _details(url)
+        details, failed = await _details(url, key)
         if failed:
             return failed
         if details.get("instance_id") != instance_id:

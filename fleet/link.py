@@ -25,6 +25,7 @@ class HubLink:
         self.api_key = api_key
         self.interval = 5.0  # until the hub says otherwise
         self.registered = False
+        self.lease: str | None = None  # from the hub at registration; every later call shows it
         self._client = httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {token}"} if token else {})
 
     def models(self) -> list[dict[str, Any]]:
@@ -38,13 +39,16 @@ class HubLink:
                 for p in self.registry.entries() if p.local is not None and p.local.routable}
 
     async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self._client.post(self.hub_url + path, json={"instance_id": self.instance_id, **body})
+        """A membership call: this instance's id and, once registered, its lease."""
+        return await self._client.post(self.hub_url + path, json={
+            "instance_id": self.instance_id, **({"lease": self.lease} if self.lease else {}), **body})
 
     async def register(self) -> None:
         response = await self._post("/hub/register", {"url": self.public_url, "models": self.models(),
                                                       "api_key": self.api_key, "load": self.load()})
         if response.status_code != 200:
             raise RuntimeError(f"the hub refused registration ({response.status_code}): {response.text[:300]}")
+        self.lease = response.json()["lease"]
         self.interval = float(response.json().get("heartbeat_interval", self.interval))
         self.registered = True
         log.info("registered with hub %s as %s (%s)", self.hub_url, self.instance_id, self.public_url)
@@ -61,9 +65,12 @@ class HubLink:
                     await self.register()
                 else:
                     response = await self._post("/hub/heartbeat", {"load": self.load()})
-                    if response.status_code == 404:
+                    if response.status_code == 404:  # the hub forgot us (it restarted): join again
                         self.registered = False
                         continue
+                    if response.status_code == 403:  # our id was taken over after we went silent
+                        self.registered, self.lease = False, None
+                        raise RuntimeError("the hub no longer knows our lease")
                 backoff = 1.0
                 await asyncio.sleep(self.interval)
             except (httpx.HTTPError, RuntimeError) as exc:

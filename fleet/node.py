@@ -97,9 +97,9 @@ def limited_life(settings: Settings, instance_id: str, registry: ModelRegistry) 
         def local_models() -> list[str]:
             return [p.model_id for p in registry.entries() if p.local is not None]
 
-        check = hub_check(settings.hub, local_models)
+        check = hub_check(settings.hub, local_models, token=settings.hub_token)
     else:
-        check = url_check(settings.successor_url or "")
+        check = url_check(settings.successor_url or "", key=settings.api_keys[0] if settings.api_keys else None)
     return Lifetime(lifetime=parse_duration(settings.lifetime), successor=settings.successor,
                     instance_id=instance_id, is_healthy=check, handoff_timeout=settings.handoff_timeout,
                     exit=lambda: os.kill(os.getpid(), signal.SIGTERM))  # the same drain as Ctrl-C

@@ -10,7 +10,6 @@ from its own artifact frames and only in a small, validated shape.
 from __future__ import annotations
 
 import html
-import re
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
        "font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
@@ -39,15 +38,12 @@ window.addEventListener("message", (event) => {
 
 
 def harden(document: str) -> str:
-    """Adds the CSP and the bridge at the top of the document's head."""
-    head = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">{BRIDGE}'
-    match = re.search(r"<head[^>]*>", document, re.IGNORECASE)
-    if match:
-        return document[: match.end()] + head + document[match.end():]
-    match = re.search(r"<html[^>]*>", document, re.IGNORECASE)
-    if match:
-        return document[: match.end()] + f"<head>{head}</head>" + document[match.end():]
-    return f"<!doctype html><html><head>{head}</head><body>{document}</body></html>"
+    """The CSP, then the bridge, then the document: first whatever the document holds (a `<header>`
+    before its head, a commented-out `<head>`, no head at all), so the policy covers all of it. The
+    parser puts them into the head it opens itself; the document's own doctype and head tags, coming
+    later, are ignored as the HTML spec says, and its content stays in place."""
+    return (f'<!doctype html><meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta http-equiv="x-dns-prefetch-control" content="off">{BRIDGE}{document}')
 
 
 def sandboxed_iframe(document: str, height: int = 420) -> str:

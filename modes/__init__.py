@@ -13,6 +13,17 @@ from modes.turns import EngineLookup
 
 MODES = {"compare": compare.run, "council": council.run, "roundtable": roundtable.run, "debate": debate.run,
          "analyze": analyze.run, "mixture": mixture.run}
+MAX_TURNS = 40  # model turns one mode run may take (each up to max_tokens): a bound on its work
+
+
+def turns_of(mode: str, options: ModeOptions) -> int:
+    """The most turns `mode` runs with these options."""
+    members, rounds = len(options.members), options.rounds
+    return {"compare": members, "council": members + (members if members > 1 else 0) + 1,
+            "roundtable": rounds * members + rounds, "debate": members * (rounds + 1) + 1,
+            "analyze": members + 1, "mixture": members * rounds + 1}[mode]
+
+
 LEAD_ROLE = {"council": "chairman", "roundtable": "moderator", "debate": "judge", "analyze": "synthesizer",
              "mixture": "aggregator"}
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from engines.errors import InvalidRequest, UnknownModel
 from engines.registry import ModelRegistry
-from modes import MODES
+from modes import MAX_TURNS, MODES, turns_of
 from modes.events import Event, ModeOptions, Role, Status
 
 
@@ -38,6 +38,9 @@ def resolve_options(mode: str, fields: dict[str, Any], registry: ModelRegistry) 
         first = exc.errors()[0]
         param = ".".join(str(part) for part in first["loc"])
         raise InvalidOption(f"Invalid mode option '{param}': {first['msg']}", param=param) from None
+    if turns_of(mode, options) > MAX_TURNS:
+        raise InvalidOption(f"This {mode} would take {turns_of(mode, options)} model turns; the limit is "
+                            f"{MAX_TURNS}. Use fewer members or rounds.", param="rounds")
     for model_id in [*options.members, *([options.lead] if options.lead else [])]:
         registry.entry(model_id)  # raises UnknownModel listing the available models
     return options

@@ -27,7 +27,8 @@ def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = N
     default = chat_models[0] if chat_models else None
     # Messages made by gestures on the Gestures tab go to the Chat or the Arena, whichever was opened last.
     gesture_messages = gesture_bus()
-    with gr.Blocks(title="Serverless LLM Playground") as blocks:
+    # Uploads and annotated frames land in Gradio's cache: every 10 minutes, drop files over an hour old.
+    with gr.Blocks(title="Serverless LLM Playground", delete_cache=(600, 3600)) as blocks:
         gr.Markdown("## Serverless LLM Playground\nSmall open models, served by llama.cpp. "
                     "OpenAI-compatible API at `/v1` on this same port.")
         view = gr.State("chat")

@@ -21,6 +21,7 @@ from genui.spec import SpecError
 from modes import LEAD_ROLE, MODES, run_mode
 from modes.adapter import ModeRun, Step, resolve_options
 from modes.events import Event, ModeOptions
+from playground.caller import as_caller
 from playground.gesture_bus import message_for
 
 DEFAULT_LEAD = "(first member)"
@@ -204,14 +205,15 @@ class ArenaTab:
                     mode, [about, lead], api_visibility="private")
         inputs = [mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self, quick]
         outputs = [headline, columns, timeline]
-        on_run = run.click(self.stream, inputs, outputs, api_name="arena_stream", concurrency_limit=None)
-        on_enter = question.submit(self.stream, inputs, outputs, api_visibility="private", concurrency_limit=None)
-        on_option = timeline.option_select(self.pick_option, inputs, outputs, api_visibility="private",
+        run_mode_here = as_caller(self.stream)
+        on_run = run.click(run_mode_here, inputs, outputs, api_name="arena_stream", concurrency_limit=None)
+        on_enter = question.submit(run_mode_here, inputs, outputs, api_visibility="private", concurrency_limit=None)
+        on_option = timeline.option_select(as_caller(self.pick_option), inputs, outputs, api_visibility="private",
                                            concurrency_limit=None)
         runs = [on_run, on_enter, on_option]
         if gesture_messages is not None and view is not None:
-            runs.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, *inputs], outputs,
-                                                api_visibility="private", concurrency_limit=None))
+            runs.append(gesture_messages.change(as_caller(self.reply_to_gesture), [gesture_messages, view, *inputs],
+                                                outputs, api_visibility="private", concurrency_limit=None))
         stop.click(None, cancels=runs, api_visibility="private")
-        gr.api(self.arena, api_name="arena", concurrency_limit=None)
+        gr.api(as_caller(self.arena), api_name="arena", concurrency_limit=None)
         return lead, members

@@ -17,6 +17,7 @@ from engines.errors import EngineError
 from engines.registry import ModelRegistry
 from genui import generate
 from genui.spec import SpecError
+from playground.caller import as_caller
 from playground.gesture_bus import message_for
 
 Message = dict[str, Any]
@@ -176,16 +177,18 @@ class ChatTab:
         settings = [model, system_prompt, temperature, max_tokens, quick]
         # Generation is bounded by each model's slots and queue, not by Gradio's per-event limit.
         streaming = dict(outputs=[chatbot, text], concurrency_limit=None)
-        on_send = send.click(self.stream_reply, [text, chatbot, *settings], api_name="send", **streaming)
-        on_enter = text.submit(self.stream_reply, [text, chatbot, *settings], api_visibility="private", **streaming)
-        on_retry = retry.click(self.retry, [chatbot, *settings], api_name="retry", **streaming)
-        on_option = chatbot.option_select(self.pick_option, [chatbot, *settings], api_visibility="private",
+        reply, retry_answer = as_caller(self.stream_reply), as_caller(self.retry)
+        on_send = send.click(reply, [text, chatbot, *settings], api_name="send", **streaming)
+        on_enter = text.submit(reply, [text, chatbot, *settings], api_visibility="private", **streaming)
+        on_retry = retry.click(retry_answer, [chatbot, *settings], api_name="retry", **streaming)
+        on_option = chatbot.option_select(as_caller(self.pick_option), [chatbot, *settings], api_visibility="private",
                                           **streaming)
         replies = [on_send, on_enter, on_retry, on_option]
         if gesture_messages is not None and view is not None:
-            replies.append(gesture_messages.change(self.reply_to_gesture, [gesture_messages, view, chatbot, *settings],
-                                                 api_visibility="private", **streaming))
+            replies.append(gesture_messages.change(as_caller(self.reply_to_gesture),
+                                                   [gesture_messages, view, chatbot, *settings],
+                                                   api_visibility="private", **streaming))
         stop.click(None, cancels=replies, api_visibility="private")
         clear.click(lambda: ([], ""), outputs=[chatbot, text], api_name="clear")
-        gr.api(self.chat, api_name="chat", concurrency_limit=None)
+        gr.api(as_caller(self.chat), api_name="chat", concurrency_limit=None)
         return model

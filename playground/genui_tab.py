@@ -20,6 +20,7 @@ from engines.registry import ModelRegistry
 from genui import generate
 from genui.artifact import sandboxed_iframe
 from genui.spec import SpecError, input_ids, validate
+from playground.caller import as_caller
 
 EMPTY_ARTIFACT = "<p style='color:#888'>The generated page appears here, sandboxed.</p>"
 
@@ -103,7 +104,7 @@ class GenUITab:
                 async def pressed(*values, button_id=button_id):
                     result = await self.send_event(current, button_id, dict(zip(ids, values, strict=True)), model_id)
                     return result["reply"], result["spec"] if result["spec"] is not None else gr.skip()
-                button.click(pressed, [inputs[i] for i in ids], [reply, spec], api_visibility="private")
+                button.click(as_caller(pressed), [inputs[i] for i in ids], [reply, spec], api_visibility="private")
 
         artifact = gr.HTML(EMPTY_ARTIFACT, elem_id="genui-artifact")
         bridge = gr.Textbox(visible="hidden", elem_id="artifact-bridge")
@@ -114,14 +115,14 @@ class GenUITab:
             pasted_html = gr.Code(language="html", label="HTML page", elem_id="genui-html")
             show = gr.Button("Show this page (sandboxed)", elem_id="genui-show")
 
-        go.click(self._generate, [request, model, kind], [spec, artifact, reply, pasted], api_visibility="private",
-                 concurrency_limit=None)
+        go.click(as_caller(self._generate), [request, model, kind], [spec, artifact, reply, pasted],
+                 api_visibility="private", concurrency_limit=None)
         load.click(self._load, [pasted], [spec, reply], api_visibility="private")
         show.click(lambda page: sandboxed_iframe(page or ""), [pasted_html], [artifact], api_visibility="private")
         bridge.change(lambda message, log: [*(log or [])[-19:], json.loads(message)], [bridge, events], events,
                      api_visibility="private")
-        gr.api(self.generate_ui, api_name="generate_ui", concurrency_limit=None)
-        gr.api(self.send_event, api_name="ui_event", concurrency_limit=None)
+        gr.api(as_caller(self.generate_ui), api_name="generate_ui", concurrency_limit=None)
+        gr.api(as_caller(self.send_event), api_name="ui_event", concurrency_limit=None)
         return model
 
 

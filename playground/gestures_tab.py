@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import asdict
 from typing import Any
 
@@ -109,12 +109,38 @@ def status_markdown(result: FrameResult, log: deque[str]) -> str:
     return "\n\n".join(lines)
 
 
+MAX_LIVE_SESSIONS = 8  # webcam streams tracked at once; a new one closes the longest-running
+
+
 class GesturesTab:
-    def __init__(self, registry: ModelRegistry, config: GestureConfig | None = None):
+    def __init__(self, registry: ModelRegistry, config: GestureConfig | None = None,
+                 max_sessions: int = MAX_LIVE_SESSIONS):
         self.registry = registry
         self.config = config or GestureConfig()
         self._photo_tracker = HandTracker(video=False)
         self._photo_lock = threading.Lock()  # a MediaPipe graph is not thread-safe
+        self.max_sessions = max_sessions
+        self._live: OrderedDict[int, GestureSession] = OrderedDict()  # each holds a MediaPipe graph
+        self._live_lock = threading.Lock()
+
+    def _open_session(self) -> GestureSession:
+        session = GestureSession(self.config)
+        with self._live_lock:
+            self._live[id(session)] = session
+            while len(self._live) > self.max_sessions:
+                _, oldest = self._live.popitem(last=False)
+                oldest.close()  # its page gets a new session with its next frame, if it is still there
+        return session
+
+    def _close_session(self, state: dict | None) -> None:
+        if state and "session" in state:
+            with self._live_lock:
+                self._live.pop(id(state["session"]), None)
+            state["session"].close()
+
+    @property
+    def live_sessions(self) -> int:
+        return len(self._live)
 
     def _generating(self) -> bool:
         """Whether any hosted model is answering (the Chat or the Arena): the open palm then stops."""
@@ -123,8 +149,12 @@ class GesturesTab:
     def stream_frame(self, frame: np.ndarray | None, state: dict | None):
         if frame is None:  # the webcam sent an empty frame: change nothing
             return gr.skip(), gr.skip(), state, gr.skip(), gr.skip()
-        state = state or {"session": GestureSession(self.config), "log": deque(maxlen=6), "seq": 0}
+        state = state or {"log": deque(maxlen=6), "seq": 0}
+        if "session" not in state or state["session"].closed:
+            state["session"] = self._open_session()
         result = state["session"].process(to_rgb(frame), time.monotonic(), self._generating())
+        if result is None:  # evicted while this frame waited: it is skipped, the next one starts afresh
+            return gr.skip(), gr.skip(), state, gr.skip(), gr.skip()
         for action in result.state.actions:
             if action.kind not in ("cursor", "scroll"):  # continuous actions would flood the log
                 state["log"].append(f"{action.kind} {action.text}".strip())
@@ -155,7 +185,7 @@ class GesturesTab:
             with gr.Column():
                 annotated = gr.Image(label="What the server sees", elem_id="gesture-annotated", interactive=False)
                 status = gr.Markdown("Start the webcam to track your hand.", elem_id="gesture-status")
-        state = gr.State(None, delete_callback=lambda s: s and s["session"].close())
+        state = gr.State(None, delete_callback=self._close_session)
         gesture_messages.render()
         page_actions = gr.JSON(visible="hidden", elem_id="gesture-page-actions")
         webcam.stream(self.stream_frame, [webcam, state],

@@ -15,7 +15,8 @@ BODY = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "hi"}], "m
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     srv = start_server(tmp_path_factory.mktemp("guarded"), "--model", CHAT_MODEL, "--no-ui",
-                       "--api-key", "key-a,key-b", "--rate-limit", "3", "--max-body-bytes", "2048")
+                       "--api-key", "key-a,key-b", "--rate-limit", "3", "--max-body-bytes", "2048",
+                       "--max-upload-bytes", "4096")
     yield srv
     stop_server(srv)
 
@@ -60,3 +61,9 @@ def test_bodies_over_the_limit_are_413_whether_sized_or_chunked(guarded):
     chunked = httpx.post(guarded.v1 + "/chat/completions", content=chunks(),
                          headers={"Authorization": "Bearer key-b", "Content-Type": "application/json"})
     assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "request_too_large"
+
+
+def test_uploads_have_their_own_limit(guarded):
+    auth = {"Authorization": "Bearer key-b"}
+    big = httpx.post(guarded.url + "/gradio_api/upload", files={"files": ("a.jpg", b"x" * 5000)}, headers=auth)
+    assert big.status_code == 413 and "--max-upload-bytes" in big.json()["error"]["message"]

@@ -90,7 +90,8 @@ def test_instance_workflow_caches_models_and_leaves_the_lifecycle_to_app_py():
     serve = steps["Serve, then hand over"]
     for flag in ("--lifetime", "--successor", "--hub", "--public-url", "--instance-id"):
         assert flag in serve["run"], flag
-    assert "{instance_id}" in serve["env"]["SUCCESSOR"] and "gh workflow run instance.yml" in serve["env"]["SUCCESSOR"]
+    assert '"$SUCCESSOR_INSTANCE_ID"' in serve["env"]["SUCCESSOR"]
+    assert "gh workflow run instance.yml" in serve["env"]["SUCCESSOR"]
     assert "python -m fleet.tunnel" in steps["Public URL"]["run"]
     for step in job["steps"]:  # no timers or polling loops in shell: that is fleet/lifetime.py's job
         assert not any(word in step.get("run", "") for word in ("sleep ", "while ", "until ")), step
@@ -109,3 +110,13 @@ def test_no_test_benchmark_or_workflow_reads_outside_the_repository():
              if p.is_file() and p.suffix in (".py", ".yml", "") and p != Path(__file__)
              and "node_modules" not in p.parts]
     assert [str(p.relative_to(ROOT)) for p in files if outside.search(p.read_text(errors="replace"))] == []
+
+
+def test_no_expression_is_spliced_into_a_shell_line():
+    """GitHub's hardening guide: inputs, dispatch payloads and ref names reach shells as variables only
+    (and so does the successor command, which app.py runs)."""
+    for path in WORKFLOWS:
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in job["steps"]:
+                assert "${{" not in step.get("run", ""), f"{path.name}: {step.get('name')}"
+                assert "${{" not in step.get("env", {}).get("SUCCESSOR", ""), f"{path.name}: {step.get('name')}"

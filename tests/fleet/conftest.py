@@ -54,7 +54,8 @@ models:
     instances:
       - {{url: "{hanging_upstream}", name: hangs, probe: none, idle_timeout: 1}}
 """)
-    hub = start_server(tmp, "--fleet", str(tmp / "fleet.yaml"), "--hub-token", TOKEN, "--probe-interval", "0.5",
+    hub = start_server(tmp, "--fleet", str(tmp / "fleet.yaml"), "--hub-token", TOKEN, "--hub-allow-private",
+                       "--probe-interval", "0.5",
                        "--heartbeat-timeout", "2", "--instance-id", "hub")
     assert wait_for(lambda: all(i["state"] == "healthy" for i in instances(hub).values()))
     yield Fleet(hub, a, b, victim_port, tmp)

@@ -14,7 +14,8 @@ from tests.support.servers import CHAT_MODEL, start_server, stop_server, wait_fo
 
 @pytest.mark.slow
 def test_an_instance_joins_an_empty_hub_and_serves_everything_through_it(tmp_path):
-    hub = start_server(tmp_path, "--model", "none", "--hub-token", TOKEN, "--probe-interval", "0.5")
+    hub = start_server(tmp_path, "--model", "none", "--hub-token", TOKEN, "--probe-interval", "0.5",
+                       "--hub-allow-private")
     member = None
     try:
         health = httpx.get(hub.url + "/health").json()

@@ -75,6 +75,7 @@ def test_a_stream_whose_instance_dies_ends_with_an_error_event(fleet):
     assert events[-1] == "[DONE]"
     error = json.loads(events[-2])["error"]
     assert error["type"] == "server_error" and "broke" in error["message"]
+    assert "victim" in error["message"] and "127.0.0.1" not in error["message"]  # an instance id, never its URL
     text_chunks = [json.loads(e) for e in events[:-2]]
     assert all("error" not in c for c in text_chunks) and len(text_chunks) >= 5
     assert not any(c["choices"][0]["finish_reason"] for c in text_chunks)  # never looks like a normal end
@@ -86,6 +87,7 @@ def test_a_cooled_down_instance_returns_once_healthy(fleet):
     assert wait_for(lambda: instances(fleet.hub, "victim")["victim"]["state"] == "cooling")
     down = httpx.post(fleet.hub.v1 + "/chat/completions", json={"model": "victim", "messages": HELLO})
     assert down.status_code == 503 and "victim cooling" in down.json()["error"]["message"]
+    assert "127.0.0.1" not in down.json()["error"]["message"] and "http" not in down.json()["error"]["message"]
     assert total(samples(fleet.hub), "playground_requests_total", model="victim", status="no_instance") >= 1
     assert httpx.get(fleet.hub.url + "/api/badge/model/victim").json()["message"] == "offline"
     victim = start_server(fleet.tmp_path, *INSTANCE_ARGS, port=fleet.victim_port)
@@ -218,3 +220,41 @@ def test_models_tab_shows_the_fleet(fleet):
     by_instance = {(r[0], r[1]): r for r in table}
     assert by_instance[(CHAT_MODEL, "a")][3] == "healthy" and by_instance[(CHAT_MODEL, "b")][2] == "remote"
     assert ("hangs", "hangs") in by_instance
+
+
+def test_membership_needs_its_lease_and_cannot_take_over_an_instance(fleet):
+    token = {"Authorization": "Bearer fleet-secret"}
+    offer = {"url": fleet.a.url, "models": [{"id": CHAT_MODEL}]}
+    taken = httpx.post(fleet.hub.url + "/hub/register", headers=token, json={"instance_id": "a", **offer})
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "instance_id_taken"  # the fleet file's
+    metadata = httpx.post(fleet.hub.url + "/hub/register", headers=token,
+                          json={"instance_id": "m", "url": "http://169.254.169.254/latest", "models": [{"id": "x"}]})
+    assert metadata.status_code == 400 and metadata.json()["error"]["param"] == "url"
+    joined = httpx.post(fleet.hub.url + "/hub/register", headers=token, json={"instance_id": "twin", **offer})
+    lease = joined.json()["lease"]
+    try:
+        for path in ("/hub/heartbeat", "/hub/drain", "/hub/deregister"):
+            forged = httpx.post(fleet.hub.url + path, headers=token, json={"instance_id": "twin", "lease": "guess"})
+            assert forged.status_code == 403 and forged.json()["error"]["code"] == "invalid_lease", path
+        assert instances(fleet.hub)["twin"]["state"] == "healthy"
+        again = httpx.post(fleet.hub.url + "/hub/register", headers=token, json={"instance_id": "twin", **offer})
+        assert again.status_code == 409  # alive, and no lease shown
+    finally:
+        left = httpx.post(fleet.hub.url + "/hub/deregister", headers=token,
+                          json={"instance_id": "twin", "lease": lease})
+        assert left.status_code == 200 and "twin" not in instances(fleet.hub)
+
+
+def test_an_instance_registered_at_the_hubs_own_url_cannot_loop(fleet):
+    token = {"Authorization": "Bearer fleet-secret"}
+    mirror = httpx.post(fleet.hub.url + "/hub/register", headers=token, json={
+        "instance_id": "mirror", "url": fleet.hub.url, "models": [{"id": "mirror-model"}]})
+    lease = mirror.json()["lease"]
+    try:
+        started = time.monotonic()
+        looped = httpx.post(fleet.hub.v1 + "/chat/completions", timeout=60,
+                            json={"model": "mirror-model", "messages": HELLO, "max_tokens": 4})
+        assert looped.status_code == 503 and "loop" in looped.json()["error"]["message"]
+        assert time.monotonic() - started < 30 and httpx.get(fleet.hub.url + "/health").status_code == 200
+    finally:
+        httpx.post(fleet.hub.url + "/hub/deregister", headers=token, json={"instance_id": "mirror", "lease": lease})

@@ -33,7 +33,8 @@ def test_durations_and_successor_ids():
 
 @pytest.fixture
 def hub(tmp_path):
-    srv = start_server(tmp_path, "--model", "none", "--hub-token", TOKEN, "--probe-interval", "0.5", "--no-ui")
+    srv = start_server(tmp_path, "--model", "none", "--hub-token", TOKEN, "--probe-interval", "0.5", "--no-ui",
+                       "--hub-allow-private")
     yield srv
     stop_server(srv)
 

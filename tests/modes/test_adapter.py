@@ -11,7 +11,7 @@ import pytest
 from engines.catalog import find
 from engines.errors import UnknownModel
 from engines.registry import ModelRegistry
-from modes import run_mode
+from modes import run_mode, turns_of
 from modes.adapter import InvalidOption, ModeRun, UnknownMode, resolve_options
 from modes.events import Event
 from tests.support.scripted import ScriptedEngine, answer
@@ -77,3 +77,13 @@ def test_a_failed_turn_and_a_failed_mode_are_folded_not_raised():
     step = run.steps[0]
     assert (step.text, step.status, step.error, step.title) == ("Hal", "error", "died", "answers · a (failed)")
     assert run.error.startswith("Every member failed") and run.final is None and run.summary()["final"] is None
+
+
+def test_a_mode_run_has_a_bounded_number_of_turns(registry, monkeypatch):
+    members = {"members": [CHAT_MODEL, "yes-man"]}
+    assert turns_of("council", resolve_options("council", members, registry)) == 5
+    assert turns_of("debate", resolve_options("debate", {**members, "rounds": 3}, registry)) == 9
+    monkeypatch.setattr("modes.adapter.MAX_TURNS", 8)
+    with pytest.raises(InvalidOption, match="9 model turns; the limit is 8") as caught:
+        resolve_options("debate", {**members, "rounds": 3}, registry)
+    assert caught.value.param == "rounds"

@@ -95,13 +95,13 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
         page.locator("#arena-quick-actions input").uncheck()
         assert label
-        # The new run's own quick actions may still run, retrying after a failed attempt: wait until no
-        # slot has been busy for a whole second, not just for the idle instant between two attempts.
-        deadline, idle_since = time.monotonic() + 60, None
+        # The new run's own quick actions may still run, retrying after a failed attempt, and a busy
+        # machine leaves gaps between them: wait until no slot has been busy for three whole seconds.
+        deadline, idle_since = time.monotonic() + 120, None
         while time.monotonic() < deadline:
             now = time.monotonic()
             idle_since = None if active() else (idle_since or now)
-            if idle_since and now - idle_since > 1.0:
+            if idle_since and now - idle_since > 3.0:
                 break
             time.sleep(0.1)
 
@@ -115,10 +115,10 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         deadline = time.monotonic() + 30
         while active() < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert active() == 2
+        assert active() >= 2  # both members (and perhaps a late quick action) are generating
         page.locator("#arena-stop").click()
         stopped = time.monotonic()
-        while active() and time.monotonic() - stopped < 10:
+        while active() and time.monotonic() - stopped < 20:
             time.sleep(0.02)
         assert active() == 0
         time.sleep(3)  # and the council did not go on to its next stage

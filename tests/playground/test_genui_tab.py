@@ -3,7 +3,9 @@ the model, and an HTML artifact's scripts run but cannot touch the page or the A
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 import time
 
 import pytest
@@ -100,3 +102,48 @@ def test_gradio_client_generates_a_spec_and_sends_an_event(server):
     assert isinstance(answer["reply"], str)
     with pytest.raises(Exception, match="Describe the interface"):
         client.predict("  ", CHAT_MODEL, "controls", api_name="/generate_ui")
+
+
+PHONES_HOME = """<img src="{beacon}/img?{tag}"><link rel="stylesheet" href="{beacon}/css?{tag}">
+<script>fetch("{beacon}/fetch?{tag}").catch(() => 0); fetch("/v1/models?{tag}").catch(() => 0);
+new Image().src = "/same-origin-img?{tag}";</script><p id="hostile-{tag}">{tag}</p>"""
+WRAPPINGS = {  # where a naive hardening would put the policy somewhere the browser ignores it
+    "header-first": "<!doctype html><html><header>top</header><head><title>t</title></head><body>{body}</body></html>",
+    "commented-head": "<!-- <head> --><html><body>{body}</body></html>",
+    "no-head": "{body}",
+}
+
+
+@pytest.fixture(scope="module")
+def beacon():
+    """A server that records every request: anything reaching it left an artifact."""
+    hits: list[str] = []
+
+    class Record(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    recorder = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Record)
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{recorder.server_port}", hits
+    recorder.shutdown()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("wrapping", list(WRAPPINGS))
+def test_no_request_leaves_an_artifact_however_the_page_is_written(page, server, beacon, wrapping):
+    """Judged where requests would arrive (Chromium reports some that its CSP then stops)."""
+    url, hits = beacon
+    page.locator("#genui-html .cm-content").fill(WRAPPINGS[wrapping].format(body=PHONES_HOME.format(
+        beacon=url, tag=wrapping)))
+    page.locator("#genui-show").click()
+    frame = page.frame_locator("#genui-artifact iframe.playground-artifact")
+    frame.locator(f"#hostile-{wrapping}").wait_for(timeout=20_000)  # rendered, its scripts ran
+    time.sleep(1.5)
+    assert [hit for hit in hits if wrapping in hit] == []
+    assert [line for line in server.log().splitlines() if f"?{wrapping}" in line] == []  # nor at the app

@@ -54,6 +54,25 @@ def test_an_empty_webcam_frame_answers_every_output_and_changes_nothing():
     assert updates[2] is state and all(isinstance(u, type(gr.skip())) for i, u in enumerate(updates) if i != 2)
 
 
+def test_live_webcam_sessions_are_capped_and_the_oldest_closed():
+    tab = GesturesTab(ModelRegistry(), max_sessions=2)
+    frame = webcam_frame("Victory_1.jpg")
+    states = [tab.stream_frame(frame, None)[2] for _ in range(3)]  # three pages start streaming
+    assert tab.live_sessions == 2 and states[0]["session"].closed and not states[2]["session"].closed
+    _, status, again, _, _ = tab.stream_frame(frame, states[0])  # the first page's next frame: a new session
+    assert not again["session"].closed and "Victory" in status and tab.live_sessions == 2
+    for state in (again, *states[1:]):
+        tab._close_session(state)
+    assert tab.live_sessions == 0
+
+
+def test_a_huge_photo_is_scaled_down_before_the_hand_tracker_sees_it():
+    tab = GesturesTab(ModelRegistry())
+    photo = cv2.resize(read_rgb(PHOTOS / "Thumb_Down_1.jpg"), (3000, 4500))  # 13.5 MP, as a phone takes
+    annotated, result = tab.classify_photo(photo)
+    assert max(annotated.shape[:2]) == 1280 and result["gesture"] == "Thumb_Down"
+
+
 def test_photo_upload_handles_grayscale_and_alpha():
     tab = GesturesTab(ModelRegistry())
     rgb = read_rgb(PHOTOS / "Thumb_Down_1.jpg")
