@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     successor_url: str | None = Field(
         None, description="Where to see the successor healthy when there is no --hub (its /health/details)")
     handoff_timeout: float = Field(900.0, gt=0, description="Seconds to wait for the successor to be healthy")
+    drain_grace: float = Field(
+        0.0, ge=0, description="On shutdown, seconds to keep answering (/health: 503 draining) before closing the "
+        "listener, so a load balancer or tunnel health check can take this server out first")
+    hub_import: str | None = Field(
+        None, description="Hub: URL of the hub this one succeeds; its fleet (instances and their leases) is "
+        "imported before this hub reports healthy")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     ui: bool = Field(True, description="Mount the Gradio playground at /")
     instance_id: str | None = Field(None, description="Name shown in /health/details (default: random)")
@@ -83,7 +89,8 @@ class Settings(BaseSettings):
             parse_duration(self.lifetime)  # raises with an example of the format
         if self.successor and not (self.hub or self.successor_url):
             raise ValueError("--successor needs --hub or --successor-url to see the successor become healthy")
-        for name in ("hub", "public_url", "successor_url"):
+        self.hub_import = self.hub_import or None  # an empty workflow input: not a successor
+        for name in ("hub", "public_url", "successor_url", "hub_import"):
             value = getattr(self, name)
             if value and not value.startswith(("http://", "https://")):
                 raise ValueError(f"--{name.replace('_', '-')} must start with http:// or https://, got {value!r}")

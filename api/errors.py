@@ -55,7 +55,8 @@ def engine_error_status(exc: EngineError) -> tuple[int, str]:
 
 def engine_error_response(exc: EngineError) -> JSONResponse:
     status, kind = engine_error_status(exc)
-    headers = {"Retry-After": str(int(round(exc.retry_after)))} if isinstance(exc, Overloaded) else None
+    busy = isinstance(exc, (Overloaded, Unavailable))  # both pass: say when to try again
+    headers = {"Retry-After": str(max(1, int(round(exc.retry_after))))} if busy else None
     return JSONResponse(error_body(exc.message, kind, exc.code, exc.param), status, headers=headers)
 
 

@@ -1,4 +1,5 @@
-"""How this server is doing: GET /health (200 ready / 503 loading, failed or draining),
+"""How this server is doing: GET /health (200 ready / 503 loading, failed, draining, or starting: a
+successor hub still taking over its predecessor's fleet),
 GET /health/details (every model's instances with state, load, latency and tokens/s; to a caller
 without a key, when keys are set, only each model's state) and GET /metrics (Prometheus text)."""
 
@@ -23,6 +24,8 @@ async def health(node: NodeDep):
     states = {pool.model_id: pool.state for pool in registry.entries()}
     if node.draining:
         return JSONResponse({"status": "draining", "models": states}, status_code=503)
+    if waiting := node.starting():
+        return JSONResponse({"status": "starting", "waiting": waiting, "models": states}, status_code=503)
     if registry.ready:
         status = "ok" if states and all(state == "ready" for state in states.values()) else "degraded"
         return {"status": status, "models": states}
@@ -31,7 +34,8 @@ async def health(node: NodeDep):
 
 @router.get("/health/details")
 async def health_details(node: NodeDep, authenticated: AuthenticatedDep):
-    status = "draining" if node.draining else "ok" if node.registry.ready else "unavailable"
+    status = ("draining" if node.draining else "starting" if node.starting() else
+              "ok" if node.registry.ready else "unavailable")
     if not authenticated:  # keys are set and none was shown: nothing about instances, URLs or files
         return {"status": status, "version": VERSION,
                 "models": {p.model_id: {"state": p.state} for p in node.registry.entries()}}

@@ -74,6 +74,7 @@ class Leased(Membership):
 
 class Heartbeat(Leased):
     load: dict[str, LoadReport] = Field(default_factory=dict)
+    draining: bool = Field(False, description="The instance is shutting down: no new requests")
 
     def loads(self) -> dict[str, Load]:
         return {model_id: report.load() for model_id, report in self.load.items()}
@@ -121,7 +122,8 @@ async def register(body: Registration, node: NodeDep, settings: SettingsDep):
 
 @router.post("/heartbeat")
 async def heartbeat(body: Heartbeat, node: NodeDep):
-    if not _membership_errors(lambda: node.hub.heartbeat(body.instance_id, body.lease, body.loads())):
+    if not _membership_errors(lambda: node.hub.heartbeat(body.instance_id, body.lease, body.loads(),
+                                                         draining=body.draining)):
         raise _unknown(body.instance_id)
     return {"ok": True}
 
@@ -138,3 +140,9 @@ async def deregister(body: Leased, node: NodeDep):
     if not _membership_errors(lambda: node.hub.deregister(body.instance_id, body.lease)):
         raise _unknown(body.instance_id)
     return {"deregistered": body.instance_id}
+
+
+@router.get("/members")
+async def members(node: NodeDep):
+    """The fleet, leases included, for a successor hub to import (`--hub-import`)."""
+    return {"instance_id": node.instance_id, "members": node.hub.export()}

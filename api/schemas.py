@@ -108,6 +108,11 @@ class _Sampling(BaseModel):
     stream_options: StreamOptions | None = None
     include_perf: bool = Field(False, description="Extension: add queue/TTFT/generation timings")
     ignore_eos: bool = Field(False, description="Extension (as llama-server): generate until max_tokens")
+    resume: bool = Field(True, description="Extension: if the instance serving this answer fails mid-stream, "
+                         "a hub continues it on another instance (false: end the stream with the error)")
+    answer_prefix: str = Field("", description="Extension: the start of the answer, generated earlier; it is "
+                               "continued as if generated here (counted in completion tokens and max_tokens, "
+                               "seed and response_format carried on). How a hub resumes an answer")
 
     @field_validator("n")
     @classmethod
@@ -133,7 +138,7 @@ class _Sampling(BaseModel):
     def _common(self) -> dict[str, Any]:
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         common: dict[str, Any] = {"stop": tuple(s for s in stops if s), "seed": self.seed,
-                                  "ignore_eos": self.ignore_eos}
+                                  "ignore_eos": self.ignore_eos, "prefix": self.answer_prefix, "resume": self.resume}
         if self.temperature is not None:
             common["temperature"] = self.temperature
         if self.top_p is not None:

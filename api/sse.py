@@ -37,6 +37,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if not task.done():
             task.cancel()
+            await asyncio.wait({task})  # let it unwind first: the caller's cleanup may close what it was reading
             raise Unavailable("client disconnected")
         return task.result()
     finally:

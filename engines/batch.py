@@ -45,6 +45,8 @@ class _Running:
     position: int
     next_token: int | None = None  # sampled, to be decoded in the next step
     logits_row: int = -1  # the batch entry whose logits this sequence samples from after a step
+    replay_from: int = -1  # from this position on, each prompt token's logits replay the answer begun elsewhere
+    replays: list[tuple[int, int]] = field(default_factory=list)  # (batch entry, answer token it led to)
 
 
 class DecodeThread:
@@ -199,6 +201,14 @@ class Batch:
         free = [slot for slot in self._slots if slot.running is None]  # never empty: slots admit requests
         slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.used_at))
         keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)  # decode >= 1 token: its logits
+        plan = run.sequence.plan
+        if plan.answer_tokens:
+            # An answer begun elsewhere is decoded as it was first generated: the prompt whole, as an
+            # uncached request reads it, then one token per step, each replayed through the sampler, so a
+            # seed's draws and a grammar's position continue where they were. (The arithmetic of a prompt
+            # read in other pieces differs in the last digits — enough to change a sampled token.)
+            keep = 0
+            run.replay_from = plan.answer_starts - 1
         if not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
             keep = 0  # this cache cannot drop a tail (recurrent or sliding-window): start over
             llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
@@ -220,13 +230,14 @@ class Batch:
             return
         batch, n = self._batch, 0
 
-        def put(run: _Running, token: int, logits: bool) -> None:
+        def put(run: _Running, token: int, sample: bool, logits: bool = False) -> None:
             nonlocal n
-            batch.token[n], batch.pos[n], batch.n_seq_id[n], batch.logits[n] = token, run.position, 1, logits
+            batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, run.position, 1
+            batch.logits[n] = sample or logits
             batch.seq_id[n][0] = run.slot.seq_id
             run.slot.cached.append(token)
             run.position += 1
-            if logits:
+            if sample:
                 run.logits_row = n
             n += 1
 
@@ -235,8 +246,14 @@ class Batch:
                 put(run, run.next_token, True)
         for run in self._running:  # then prompts, oldest first, as far as the batch has room
             take = min(len(run.pending), self._capacity - n)
+            if run.replay_from >= 0:  # past it, one token per step: the arithmetic of the steps that sampled them
+                take = min(take, max(1, run.replay_from + 1 - run.position))
             for i in range(take):
-                put(run, run.pending[i], take == len(run.pending) and i == take - 1)
+                last = take == len(run.pending) and i == take - 1
+                replayed = not last and 0 <= run.replay_from <= run.position
+                if replayed:
+                    run.replays.append((n, run.pending[i + 1]))
+                put(run, run.pending[i], last, logits=replayed)
             del run.pending[:take]
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, batch)
@@ -244,6 +261,9 @@ class Batch:
         if rc != 0:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
         for run in list(self._running):
+            for row, token in run.replays:
+                run.sequence.sampler.replay(self.ctx, row, token)
+            run.replays.clear()
             row, run.logits_row = run.logits_row, -1
             if row < 0:
                 continue  # a prompt still being read

@@ -31,6 +31,11 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None  # constrain output to this JSON schema
     json_object: bool = False  # constrain output to any JSON object
     ignore_eos: bool = False  # keep generating past end-of-text (benchmarks, load tests)
+    # The start of the answer, already generated elsewhere (an instance that failed mid-stream): the
+    # engine continues after it as if it had produced it — counted in completion tokens and max_tokens,
+    # with seeded sampling and the response format carried on where they were.
+    prefix: str = ""
+    resume: bool = True  # whether a pool may continue this answer on another instance after a failure
 
     def __post_init__(self):
         if (self.messages is None) == (self.prompt is None):
@@ -142,6 +147,7 @@ class Engine(Protocol):
     """A model that can generate. Errors are the typed ones of `engines.errors`; nothing returns None."""
 
     model_id: str
+    continues: bool  # honours GenerationRequest.prefix (this app's engines); else an answer cannot resume here
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """The answer, chunk by chunk; the last chunk has finish_reason, usage and timings. Closing

@@ -42,9 +42,14 @@ class Overloaded(EngineError):
 
 
 class Unavailable(EngineError):
-    """The model cannot answer now: still loading, failed to load, or the queue wait timed out."""
+    """The model cannot answer now: still loading, failed to load, or the queue wait timed out; another
+    try may succeed after `retry_after` seconds."""
 
     code = "unavailable"
+
+    def __init__(self, message: str, *, param: str | None = None, retry_after: float = 1.0):
+        super().__init__(message, param=param)
+        self.retry_after = retry_after
 
 
 class Unreachable(Unavailable):

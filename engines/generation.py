@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import llama_cpp
+import numpy as np
 
 from engines.contract import Chunk, GenerationRequest, Timings, Usage
 from engines.errors import InvalidRequest
@@ -37,6 +38,15 @@ class Plan:
     banned_tokens: tuple[int, ...]  # end-of-generation tokens when ignore_eos is set
     thinking: bool
     starts_in_reasoning: bool
+    answer_tokens: int = 0  # the last N prompt tokens are an answer begun elsewhere (request.prefix)
+
+    @property
+    def answer_starts(self) -> int:
+        """Index in prompt_tokens of the first token of the answer begun elsewhere."""
+        return len(self.prompt_tokens) - self.answer_tokens
+
+
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
 class Sampler:
@@ -44,6 +54,7 @@ class Sampler:
 
     def __init__(self, vocab: llama_cpp.llama_vocab_p, n_vocab: int, plan: Plan):
         request = plan.request
+        self.n_vocab = n_vocab
         self.chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         if plan.banned_tokens:
             biases = (llama_cpp.llama_logit_bias * len(plan.banned_tokens))()
@@ -74,10 +85,39 @@ class Sampler:
         """Samples from the logits of batch entry `index` (and advances the grammar, if any)."""
         return llama_cpp.llama_sampler_sample(self.chain, ctx, index)
 
+    def replay(self, ctx: llama_cpp.llama_context_p, index: int, token: int) -> None:
+        """What `sample` would have done at batch entry `index` had it picked `token`: the same draws
+        from the random generator, the grammar advanced by `token`."""
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(self.n_vocab,))
+        data = np.empty(self.n_vocab, dtype=_TOKEN_DATA)  # as llama_sampler_sample builds it: every id, in order
+        data["id"], data["logit"], data["p"] = np.arange(self.n_vocab, dtype=np.int32), logits, 0.0
+        candidates = llama_cpp.llama_token_data_array(
+            data=data.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), size=self.n_vocab,
+            selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(candidates))
+        llama_cpp.llama_sampler_accept(self.chain, token)
+
     def close(self) -> None:
         if self.chain:
             llama_cpp.llama_sampler_free(self.chain)
             self.chain = None
+
+
+def check_answer_prefix(vocab: llama_cpp.llama_vocab_p, grammar: str, tokens: list[int]) -> None:
+    """Refuses an answer prefix the response format does not allow (accepting a token the grammar
+    forbids would abort llama.cpp)."""
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    one = (llama_cpp.llama_token_data * 1)()
+    try:
+        for token in tokens:
+            one[0].id, one[0].logit, one[0].p = token, 0.0, 0.0
+            candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
+            if one[0].logit == float("-inf"):
+                raise InvalidRequest("The answer prefix does not match the response format.", param="answer_prefix")
+            llama_cpp.llama_sampler_accept(sampler, token)
+    finally:
+        llama_cpp.llama_sampler_free(sampler)
 
 
 class Pieces:
@@ -142,8 +182,9 @@ class Sequence:
             generation_ms=(done_at - self._started_at) * 1000,
             completion_tokens=self.generated,
         )
-        usage = Usage(prompt_tokens=len(self.plan.prompt_tokens), completion_tokens=self.generated,
-                      cached_tokens=self.cached_tokens)
+        answer = self.plan.answer_tokens  # begun elsewhere: part of the completion, as if generated here
+        usage = Usage(prompt_tokens=len(self.plan.prompt_tokens) - answer, completion_tokens=answer + self.generated,
+                      cached_tokens=min(self.cached_tokens, self.plan.answer_starts))
         self._send(tail, finish_reason=finish_reason, usage=usage, timings=timings)
 
     def _send(self, text: str, **final) -> None:

@@ -46,6 +46,7 @@ class LocalEngine:
                  flash_attn: bool = False):
         self.spec = spec
         self.model_id = spec.id
+        self.continues = True  # takes GenerationRequest.prefix
         self.path = path
         started = time.perf_counter()
         before = _resident_bytes()
@@ -110,6 +111,8 @@ class LocalEngine:
         tokens = self.count_tokens(prompt, add_bos=not has_bos)
         if not tokens:
             raise InvalidRequest("The prompt is empty: give at least one token of text.", param="prompt")
+        answer = self._answer_tokens(prompt, tokens, request.prefix, add_bos=not has_bos)
+        tokens += answer
         if len(tokens) >= self.n_ctx:
             raise ContextOverflow(
                 f"This model's maximum context length is {self.n_ctx} tokens, but the prompt has "
@@ -117,7 +120,7 @@ class LocalEngine:
                 param="messages" if request.messages is not None else "prompt",
             )
         room = self.n_ctx - len(tokens)
-        max_new = room if request.max_tokens is None else min(request.max_tokens, room)
+        max_new = room if request.max_tokens is None else min(request.max_tokens - len(answer), room)
         return generation.Plan(
             request=request,
             prompt_tokens=tokens,
@@ -125,8 +128,19 @@ class LocalEngine:
             grammar=_grammar_for(request),
             banned_tokens=self.eog_tokens if request.ignore_eos else (),
             thinking=self.thinking and request.messages is not None,
-            starts_in_reasoning=prompt.rstrip().endswith("<think>"),
+            starts_in_reasoning=not answer and prompt.rstrip().endswith("<think>"),
+            answer_tokens=len(answer),
         )
+
+    def _answer_tokens(self, prompt: str, prompt_tokens: list[int], prefix: str, *, add_bos: bool) -> list[int]:
+        """The tokens of an answer begun elsewhere, as they follow the prompt (tokenized together, so
+        nothing is read differently at the seam; alone if the seam merges into one token)."""
+        if not prefix:
+            return []
+        together = self.count_tokens(prompt + prefix, add_bos=add_bos)
+        if together[:len(prompt_tokens)] == prompt_tokens:
+            return together[len(prompt_tokens):]
+        return self.count_tokens(prefix)
 
     # -- the engine contract --
 
@@ -143,6 +157,8 @@ class LocalEngine:
 
     def _prepare(self, request: GenerationRequest) -> tuple[generation.Plan, generation.Sampler]:
         plan = self.plan(request)
+        if plan.answer_tokens and plan.grammar is not None:
+            generation.check_answer_prefix(self._model.vocab, plan.grammar, plan.prompt_tokens[plan.answer_starts:])
         return plan, generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)  # bad grammars fail here
 
     async def generate(self, plan: generation.Plan, sampler: generation.Sampler | None = None) -> AsyncIterator[Chunk]:

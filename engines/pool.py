@@ -3,8 +3,11 @@
 `Pool.stream` picks the least-busy healthy instance (active + queued against its max_concurrent,
 counting both this process's own requests and what the instance last reported). An error before
 the first token (refused connection, 429, 503, timeout) moves the request to another instance; the
-client never sees it. After the first token nothing is retried — the text already sent cannot be
-taken back — so a failure ends the stream with the error.
+client never sees it. A failure after the first token resumes the answer: another instance that can
+continue one (`Engine.continues`) gets the same request with the text already sent as its prefix and
+streams only what follows, so the client sees one uninterrupted answer (at most `MAX_RESUMES` times;
+not when the request opted out with `resume=False`, nor after reasoning was streamed). Without such an
+instance the stream ends with the error.
 
 An instance that fails `FAILURES_TO_COOL` times within `FAILURE_WINDOW` seconds (or cannot be reached
 at all) cools down: it gets no traffic until a health probe passes again, at the earliest after
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from engines.catalog import ModelSpec
@@ -31,6 +35,9 @@ FAILURE_WINDOW = 30.0
 MIN_COOLDOWN = 2.0
 GONE_KEEP_SECONDS = 600.0  # a gone instance stays listed (for the dashboards) this long
 TRUSTED_SLOTS = 2  # what a registered instance is believed to run at once before it has shown more
+MAX_RESUMES = 2  # times one answer may move to another instance after its instance failed mid-stream
+
+log = logging.getLogger(__name__)
 
 State = Literal["loading", "healthy", "cooling", "draining", "gone", "failed"]
 
@@ -134,8 +141,41 @@ class Instance:
         return out
 
 
+class _Answer:
+    """What one request has streamed so far, across the instances that served it."""
+
+    def __init__(self, original: GenerationRequest):
+        self.original = original
+        self.sent: list[str] = []  # the answer's text as the client received it
+        self.chunks = 0  # text-bearing chunks delivered (each paid one token of the budget)
+        self.reasoning = False  # reasoning was streamed: its markers are the model's own, so no resume
+        self.resumes = 0
+
+    def add(self, chunk: Chunk) -> None:
+        self.chunks += 1
+        self.sent.append(chunk.text)
+        self.reasoning = self.reasoning or bool(chunk.reasoning)
+
+    @property
+    def continued(self) -> bool:
+        """Whether the answer is begun already (here, or by the caller): only some engines continue one."""
+        return bool(self.sent or self.original.prefix)
+
+    def request(self) -> GenerationRequest:
+        """The original request, or — after a failure mid-answer — the same with what was sent as prefix."""
+        if not self.sent:
+            return self.original
+        return replace(self.original, prefix=self.original.prefix + "".join(self.sent))
+
+    def resumable(self, error: EngineError) -> bool:
+        return (self.original.resume and self.resumes < MAX_RESUMES and not self.reasoning
+                and isinstance(error, Unavailable))
+
+
 class Pool:
     """The engine for one model id: every request goes through here, whichever instance serves it."""
+
+    continues = True  # an answer begun elsewhere goes to an instance that continues it
 
     def __init__(self, spec: ModelSpec, observer: Observer | None = None):
         self.spec = spec
@@ -190,8 +230,11 @@ class Pool:
 
     # -- routing --
 
-    def pick(self, exclude: set[str] = frozenset()) -> Instance | None:
-        candidates = [i for i in self.instances.values() if i.routable and i.name not in exclude]
+    def pick(self, exclude: set[str] = frozenset(), *, continuing: bool = False) -> Instance | None:
+        """The least busy routable instance not in `exclude`; when `continuing` an answer begun
+        elsewhere, only one whose engine can continue it."""
+        candidates = [i for i in self.instances.values() if i.routable and i.name not in exclude
+                      and (i.engine.continues or not continuing)]
         if not candidates:
             return None
         least = min(i.busyness for i in candidates)
@@ -212,45 +255,50 @@ class Pool:
             self.budget.admit()  # the caller's token budget (engines/metering.py), before any work
         tried: set[str] = set()
         last_error: EngineError | None = None
-        while (instance := self.pick(tried)) is not None:
+        answer = _Answer(request)
+        while (instance := self.pick(tried, continuing=answer.continued)) is not None:
             tried.add(instance.name)
             instance.in_flight += 1
             instance.requests += 1
             started = time.perf_counter()
-            source = instance.engine.stream(request)
+            source = instance.engine.stream(answer.request())
             status, chunk, ttft = "cancelled", None, 0.0
             try:
                 try:
                     chunk = await anext(source)
-                except (Overloaded, Unavailable) as exc:  # nothing sent yet: another instance may serve it
+                except (Overloaded, Unavailable) as exc:  # nothing sent from here: another instance may serve it
                     status, last_error = exc.code, exc
                     instance.errors += 1
                     if not isinstance(exc, Overloaded):  # busy is not broken
                         instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
                     continue
                 ttft = time.perf_counter() - started
-                streamed = 0
                 while chunk.finish_reason is None:
                     if chunk.text or chunk.reasoning:  # spent live: a stream cut short has paid its part
-                        streamed += 1
+                        answer.add(chunk)
                         self._spend(1)
                     yield chunk
                     chunk = await anext(source)
                 status = "ok"  # before the last yield: the caller may close the stream right after it
                 if chunk.usage is not None:  # settle: the prompt decoded, and tokens the chunks did not count
                     usage = chunk.usage
-                    self._spend(usage.prompt_tokens - usage.cached_tokens + usage.completion_tokens - streamed)
+                    self._spend(usage.prompt_tokens - usage.cached_tokens + usage.completion_tokens - answer.chunks)
                 yield chunk
-            except EngineError as exc:  # a bad request (same everywhere) or a failure after the first token
+            except (EngineError, StopAsyncIteration) as exc:  # a bad request, or a failure after the first token
+                if isinstance(exc, StopAsyncIteration):
+                    exc = Unavailable(f"Instance {instance.name} stopped without finishing the answer.")
                 status = exc.code
-                if not isinstance(exc, InvalidRequest):
-                    instance.errors += 1
-                    instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
-                raise
-            except StopAsyncIteration:
-                status = "incomplete"
+                if isinstance(exc, InvalidRequest):
+                    raise
                 instance.errors += 1
-                raise Unavailable(f"Instance {instance.name} stopped without finishing the answer.") from None
+                instance.fail(exc.message, at_once=isinstance(exc, Unreachable))
+                if not answer.resumable(exc):
+                    raise exc from None
+                status, last_error = "resumed", exc
+                answer.resumes += 1
+                log.warning("%s failed after %d chunks (%s): resuming on another instance", instance.name,
+                            answer.chunks, exc.message)
+                continue
             finally:
                 instance.in_flight -= 1
                 await source.aclose()

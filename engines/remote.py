@@ -58,24 +58,26 @@ def upstream_error(status: int, body: bytes, headers, where: str) -> EngineError
         error, message = {}, None
     message = f"{where} answered {status}: {str(message)[:300] if message else 'no error message'}"
     code = error.get("code") if isinstance(error, dict) else None
+    try:
+        retry_after = min(max(float(headers.get("retry-after") or 1), 1.0), 60.0)
+    except ValueError:
+        retry_after = 1.0
     if status == 429:
-        try:
-            retry_after = float(headers.get("retry-after") or 1)
-        except ValueError:
-            retry_after = 1.0
         return Overloaded(message, retry_after=retry_after)
     if status == 400 and (code == "context_length_exceeded" or error.get("type") == "exceed_context_size_error"):
         return ContextOverflow(message, param=error.get("param"))
     if status in (400, 413, 422):
         return InvalidRequest(message, param=error.get("param") if isinstance(error, dict) else None)
-    return Unavailable(message)  # 401/403/404 (misconfigured instance) and 5xx: another instance may do
+    return Unavailable(message, retry_after=retry_after)  # 401/403/404 (misconfigured) and 5xx: another may do
 
 
 class RemoteEngine:
     def __init__(self, model_id: str, base_url: str, *, api_key: str | None = None,
                  upstream_model: str | None = None, timeouts: Timeouts = Timeouts(),
-                 headers: dict[str, str] | None = None, probe: str = "auto", label: str = "the instance"):
+                 headers: dict[str, str] | None = None, probe: str = "auto", label: str = "the instance",
+                 continues: bool = False):
         self.model_id = model_id
+        self.continues = continues  # this app's instances take `answer_prefix`; other servers do not
         self.base_url = base_url.rstrip("/")
         self.label = label  # how errors name it: an instance id, never its URL
         self.upstream_model = upstream_model or model_id
@@ -124,6 +126,10 @@ class RemoteEngine:
             body["response_format"] = {"type": "json_object"}
         if request.ignore_eos:  # an extension (llama-server, this app): only sent when asked for
             body["ignore_eos"] = True
+        if request.prefix:  # this app's extensions: only sent to instances that continue answers
+            body["answer_prefix"] = request.prefix
+        if not request.resume:
+            body["resume"] = False
         return body
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -48,7 +48,7 @@ class SlotPool(Generic[SlotT]):
         except TimeoutError:
             raise Unavailable(
                 f"Model '{self.name}' did not free a slot within {self.queue_timeout:g} s; "
-                "the server is overloaded, retry later."
+                "the server is overloaded, retry later.", retry_after=max(1.0, min(self.queue_timeout, 5.0))
             ) from None
         finally:
             self.queued -= 1

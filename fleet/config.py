@@ -53,6 +53,8 @@ class InstanceConfig(BaseModel):
     connect_timeout: float = Field(5.0, gt=0)
     first_token_timeout: float = Field(120.0, gt=0)
     idle_timeout: float = Field(60.0, gt=0)
+    continues: bool = Field(False, description="The upstream is this app: it continues answers another instance "
+                            "began, so a stream cut short elsewhere resumes there")
 
     @model_validator(mode="after")
     def _one_place(self):

@@ -49,9 +49,14 @@ class Member:
 
     instance_id: str
     url: str
-    models: list[str]
+    offers: list[dict[str, Any]]  # the models as registered (id, name, chat, n_ctx, max_concurrent)
+    api_key: str | None
     lease: str  # the secret every later call of this membership shows
     last_heartbeat: float = field(default_factory=time.monotonic)
+
+    @property
+    def models(self) -> list[str]:
+        return [offer["id"] for offer in self.offers]
 
 
 class Hub:
@@ -84,7 +89,7 @@ class Hub:
         timeouts = Timeouts(instance.connect_timeout, instance.first_token_timeout, instance.idle_timeout)
         return RemoteEngine(model_id, instance.url, api_key=key, upstream_model=instance.model, timeouts=timeouts,
                             label=instance.display_name(),
-                            headers=instance.headers, probe=instance.probe)
+                            headers=instance.headers, probe=instance.probe, continues=instance.continues)
 
     # -- registration --
 
@@ -107,15 +112,33 @@ class Hub:
         for model in models:
             spec = remote_spec(model["id"], name=model.get("name"), n_ctx=model.get("n_ctx") or 0,
                                chat=model.get("chat", True))
-            engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts, label=instance_id)
+            engine = RemoteEngine(model["id"], base, api_key=api_key, timeouts=self.timeouts, label=instance_id,
+                                  continues=True)  # it registered: it is this app, which continues answers
             instance = self.registry.add_remote(model["id"], instance_id, engine, source="registered",
                                                 max_concurrent=model.get("max_concurrent") or 2, spec=spec)
             instance.n_ctx = model.get("n_ctx") or 0
-        member = Member(instance_id, url, [m["id"] for m in models], lease=lease or new_lease())
+        member = Member(instance_id, url, models, api_key, lease=lease or new_lease())
         self.members[instance_id] = member
         self.heartbeat(instance_id, member.lease, load)
         log.info("instance %s registered at %s serving %s", instance_id, url, ", ".join(m["id"] for m in models))
         return member.lease
+
+    # -- succession: a new hub takes over the fleet of the one it replaces --
+
+    def export(self) -> list[dict[str, Any]]:
+        """Every live membership, leases included (for the hub token's holder only: api/hub.py)."""
+        return [{"instance_id": m.instance_id, "url": m.url, "models": m.offers, "api_key": m.api_key,
+                 "lease": m.lease, "draining": any(i.state == "draining" for i, _ in self._instances(m))}
+                for m in self.members.values() if not self._expired(m)]
+
+    def import_members(self, exported: list[dict[str, Any]]) -> None:
+        """Takes over a predecessor's memberships with their leases, so the instances' next heartbeats,
+        whichever hub they reach, are answered as usual."""
+        for entry in exported:
+            self.register(entry["instance_id"], entry["url"], entry["models"], api_key=entry.get("api_key"),
+                          lease=entry["lease"])
+            if entry.get("draining"):
+                self.drain(entry["instance_id"], entry["lease"])
 
     def _expired(self, member: Member) -> bool:
         return time.monotonic() - member.last_heartbeat > self.heartbeat_timeout

@@ -6,6 +6,10 @@ before then keeps its models online around the clock. The successor's instance i
 and given to the command as `{instance_id}` (and the env var SUCCESSOR_INSTANCE_ID), so this
 process can recognise it at the hub (or at `--successor-url`). If it never becomes healthy, this
 instance keeps serving, says why in the log, and tries again later.
+
+One lineage only: a failed attempt's process group is stopped before the next attempt, and every
+attempt uses the same successor id — a slow attempt that comes up anyway (a dispatched workflow run
+this process cannot stop) finds its id taken at the hub and stops itself (fleet/link.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -75,7 +80,7 @@ class Lifetime:
 
     async def _hand_off(self, attempt: int) -> bool:
         self.state = "handing-off"
-        new_id = successor_id(self.instance_id) if attempt == 1 else f"{successor_id(self.instance_id)}-{attempt}"
+        new_id = successor_id(self.instance_id)
         command = self.successor.replace("{instance_id}", shlex.quote(new_id))
         log.info("lifetime over: starting successor %s (attempt %d): %s", new_id, attempt, command)
         process = subprocess.Popen(command, shell=True, start_new_session=True,  # outlives this process
@@ -99,7 +104,29 @@ class Lifetime:
         self.state = "successor-failed"
         log.error("successor %s did not become healthy within %.0f s (%s); still serving", new_id,
                   self.handoff_timeout, why)
+        await _stop_group(process)
         return False
+
+
+async def _stop_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Stops a failed successor and everything its command started: SIGTERM (it drains and leaves the
+    hub), then SIGKILL after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)  # started in its own session: its group is the command's
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                process.poll()
+                log.info("stopped the failed successor (pid %d)", process.pid)
+                return
+            process.poll()  # reap the command itself
+            await asyncio.sleep(0.2)
+    process.poll()
 
 
 async def _details(url: str, credential: str | None) -> tuple[dict, str | None]:

@@ -1,10 +1,16 @@
 """An instance's side of the fleet: register with a hub once the local models are ready, heartbeat
-with the current load, and on shutdown drain (the hub stops sending new requests) and leave."""
+with the current load, and on shutdown drain (the hub stops sending new requests) and leave.
+
+A draining instance never registers again (a hub that restarted meanwhile would take it for a new,
+healthy one); its heartbeats say it is draining. An instance whose id stays taken by another live
+one (a second lineage of the same successor) stops itself, so only one survives."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +19,7 @@ from engines.contract import Load
 from engines.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
+ID_TAKEN_GRACE = 60.0  # seconds a refused id may stay taken: long enough for a dead holder's heartbeats to lapse
 
 
 class HubLink:
@@ -25,7 +32,11 @@ class HubLink:
         self.api_key = api_key
         self.interval = 5.0  # until the hub says otherwise
         self.registered = False
+        self.draining = False
         self.lease: str | None = None  # from the hub at registration; every later call shows it
+        self.on_id_taken: Callable[[], None] = lambda: None  # the node stops itself (fleet/node.py)
+        self.id_taken_grace = ID_TAKEN_GRACE
+        self._taken_since = 0.0
         self._client = httpx.AsyncClient(timeout=5, headers={"Authorization": f"Bearer {token}"} if token else {})
 
     def models(self) -> list[dict[str, Any]]:
@@ -46,8 +57,14 @@ class HubLink:
     async def register(self) -> None:
         response = await self._post("/hub/register", {"url": self.public_url, "models": self.models(),
                                                       "api_key": self.api_key, "load": self.load()})
+        if response.status_code == 409:  # another live instance has our id: wait for it to expire, or go
+            self._taken_since = self._taken_since or time.monotonic()
+            if time.monotonic() - self._taken_since > self.id_taken_grace:
+                log.error("instance id %s is taken by another live instance at the hub: stopping", self.instance_id)
+                self.on_id_taken()
         if response.status_code != 200:
             raise RuntimeError(f"the hub refused registration ({response.status_code}): {response.text[:300]}")
+        self._taken_since = 0.0
         self.lease = response.json()["lease"]
         self.interval = float(response.json().get("heartbeat_interval", self.interval))
         self.registered = True
@@ -62,9 +79,11 @@ class HubLink:
         while True:
             try:
                 if not self.registered:
+                    if self.draining:
+                        return  # never join again on the way out
                     await self.register()
                 else:
-                    response = await self._post("/hub/heartbeat", {"load": self.load()})
+                    response = await self._post("/hub/heartbeat", {"load": self.load(), "draining": self.draining})
                     if response.status_code == 404:  # the hub forgot us (it restarted): join again
                         self.registered = False
                         continue
@@ -80,6 +99,7 @@ class HubLink:
 
     async def drain(self) -> None:
         """Tells the hub to stop sending new requests here; the ones in flight finish."""
+        self.draining = True
         if self.registered:
             try:
                 await self._post("/hub/drain", {})

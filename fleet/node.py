@@ -36,6 +36,16 @@ class Node:
     lifetime: Lifetime | None = None  # --lifetime: hand over to a successor, then leave
     started_at: float = field(default_factory=time.time)
     draining: bool = False  # set on the first SIGTERM/Ctrl-C (fleet/serve.py)
+    importing: bool = False  # --hub-import: the predecessor's fleet is not imported yet (fleet/succession.py)
+    awaiting: set[str] = field(default_factory=set)  # models the predecessor served that are not ready here yet
+
+    def starting(self) -> list[str]:
+        """Why this node should not report healthy yet (a successor hub still taking over), else []."""
+        if self.importing:
+            return ["importing the predecessor's fleet"]
+        offered = {model for member in self.hub.members.values() for model in member.models}
+        self.awaiting = {m for m in self.awaiting & offered if self.registry.entry(m).state != "ready"}
+        return [f"waiting for {m}" for m in sorted(self.awaiting)]
 
     async def load_models(self) -> None:
         """One at a time: loading in parallel only competes for memory and disk. Failures are recorded
@@ -60,10 +70,12 @@ def build_node(settings: Settings) -> Node:
         registry.add(spec)
     hub = Hub(registry, heartbeat_timeout=settings.heartbeat_timeout, probe_interval=settings.probe_interval)
     hub.add_configured(config, source="fleet")
-    node = Node(settings.instance_id or uuid.uuid4().hex[:12], registry, hub, settings, specs)
+    node = Node(settings.instance_id or uuid.uuid4().hex[:12], registry, hub, settings, specs,
+                importing=bool(settings.hub_import))
     if settings.hub:
         node.link = HubLink(settings.hub, settings.public_url, node.instance_id, registry, token=settings.hub_token,
                             api_key=settings.api_keys[0] if settings.api_keys else None)
+        node.link.on_id_taken = stop_this_process
     node.lifetime = limited_life(settings, node.instance_id, registry)
     return node
 
@@ -102,4 +114,8 @@ def limited_life(settings: Settings, instance_id: str, registry: ModelRegistry) 
         check = url_check(settings.successor_url or "", key=settings.api_keys[0] if settings.api_keys else None)
     return Lifetime(lifetime=parse_duration(settings.lifetime), successor=settings.successor,
                     instance_id=instance_id, is_healthy=check, handoff_timeout=settings.handoff_timeout,
-                    exit=lambda: os.kill(os.getpid(), signal.SIGTERM))  # the same drain as Ctrl-C
+                    exit=stop_this_process)
+
+
+def stop_this_process() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # the same drain as Ctrl-C

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from fleet.node import Node
+from fleet.succession import import_fleet
 
 
 def lifespan(node: Node) -> Callable[[Any], AbstractAsyncContextManager[None]]:
@@ -24,6 +25,8 @@ def lifespan(node: Node) -> Callable[[Any], AbstractAsyncContextManager[None]]:
             jobs.append(node.link.run())
         if node.lifetime is not None:
             jobs.append(node.lifetime.run())
+        if node.settings.hub_import:
+            jobs.append(import_fleet(node, node.settings.hub_import, node.settings.hub_token))
         tasks = [asyncio.create_task(job) for job in jobs]
         yield
         for task in tasks:
@@ -36,21 +39,24 @@ def lifespan(node: Node) -> Callable[[Any], AbstractAsyncContextManager[None]]:
 
 
 class DrainingServer(uvicorn.Server):
-    """On the first SIGTERM/SIGINT: report draining (the hub stops routing here), then let uvicorn
-    stop accepting connections and finish the requests in flight; the lifespan then deregisters."""
+    """On the first SIGTERM/SIGINT: report draining (/health 503; the hub stops routing here), keep
+    answering for `--drain-grace` seconds, then let uvicorn stop accepting connections and finish the
+    requests in flight; the lifespan then deregisters. A second signal stops at once."""
 
     def __init__(self, config: uvicorn.Config, node: Node):
         super().__init__(config)
         self.node = node
 
     def handle_exit(self, sig, frame) -> None:
-        if self.node.draining or self.node.link is None:
+        if self.node.draining:
             return super().handle_exit(sig, frame)
         self.node.draining = True
         asyncio.get_event_loop().call_soon_threadsafe(lambda: asyncio.ensure_future(self._drain(sig, frame)))
 
     async def _drain(self, sig, frame) -> None:
-        await self.node.link.drain()
+        if self.node.link is not None:
+            await self.node.link.drain()
+        await asyncio.sleep(self.node.settings.drain_grace)
         super().handle_exit(sig, frame)
 
 

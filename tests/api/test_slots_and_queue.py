@@ -68,8 +68,9 @@ def test_waiting_longer_than_queue_timeout_answers_503(tight_server):
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_client_disconnect_frees_the_slot(tight_server, stream):
+def test_client_disconnect_frees_the_slot_and_logs_no_error(tight_server, stream):
     assert wait_for(lambda: details(tight_server)["active"] == 0)
+    log_before = len(tight_server.log())
     if stream:
         with httpx.Client(timeout=60) as http, http.stream("POST", tight_server.v1 + "/chat/completions",
                                                            json=LONG) as response:
@@ -93,6 +94,8 @@ def test_client_disconnect_frees_the_slot(tight_server, stream):
     reply = httpx.post(tight_server.v1 + "/chat/completions", json={**LONG, "stream": False, "max_tokens": 3},
                        timeout=30)
     assert reply.status_code == 200
+    logged = tight_server.log()[log_before:]
+    assert "Traceback" not in logged and "ERROR" not in logged, logged[-2000:]
 
 
 def test_health_answers_while_a_generation_runs(tight_server):

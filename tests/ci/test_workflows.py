@@ -102,6 +102,10 @@ def test_hub_workflow_hands_over_on_its_shared_url():
     for flag in ("--lifetime", "--successor", "--successor-url"):
         assert flag in serve["run"], flag
     assert "gh workflow run hub.yml" in serve["env"]["SUCCESSOR"]
+    assert '-f hub_import="$PUBLIC_URL"' in serve["env"]["SUCCESSOR"]  # the successor imports the fleet
+    assert "hub_import" in serve["env"]["PLAYGROUND_HUB_IMPORT"]
+    tunnel = {s.get("name"): s for s in load("hub.yml")["jobs"]["hub"]["steps"]}["Public URL (named tunnel)"]
+    assert "--when-healthy" in tunnel["run"]  # no traffic before the successor serves every model
 
 
 def test_no_test_benchmark_or_workflow_reads_outside_the_repository():

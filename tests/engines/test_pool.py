@@ -4,13 +4,14 @@ real instance cannot produce on demand. Real instances behind a real hub: tests/
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from engines.catalog import find
 from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, collect
 from engines.errors import InvalidRequest, Overloaded, Unavailable, Unreachable
-from engines.pool import FAILURES_TO_COOL, Instance, Pool
+from engines.pool import FAILURES_TO_COOL, MAX_RESUMES, Instance, Pool
 from tests.support.scripted import ScriptedEngine, answer
 
 SPEC = find("smollm2-135m-instruct")
@@ -71,19 +72,46 @@ def test_a_bad_request_is_not_retried_and_all_down_names_the_states():
         run(collect(down.stream(REQUEST)))
 
 
-def test_a_failure_after_the_first_token_is_not_retried():
-    dying, other = Scripted(text="Hel", fault=Unavailable("connection lost"), after_first=True), Scripted()
+async def read(pool: Pool, request: GenerationRequest = REQUEST) -> tuple[list[Chunk], Exception | None]:
+    got = []
+    try:
+        async for chunk in pool.stream(request):
+            got.append(chunk)
+    except Unavailable as exc:
+        return got, exc
+    return got, None
+
+
+def test_a_failure_after_the_first_token_resumes_on_another_instance():
+    dying, other = Scripted(text="Hel", fault=Unavailable("connection lost"), after_first=True), Scripted("lo!")
     pool = pool_of(a=dying, b=other)
-    pool.instances["b"].in_flight = 1
+    pool.instances["b"].in_flight = 1  # so the dying one is picked first
+    chunks, error = run(read(pool))
+    assert error is None and [c.text for c in chunks] == ["Hel", "lo!", ""] and chunks[-1].finish_reason == "stop"
+    assert other.requests[0].prefix == "Hel" and other.requests[0].messages == REQUEST.messages
+    assert pool.instances["a"].errors == 1 and pool.instances["b"].in_flight == 1
 
-    async def read():
-        got = []
-        with pytest.raises(Unavailable, match="connection lost"):
-            async for chunk in pool.stream(REQUEST):
-                got.append(chunk.text)
-        return got
 
-    assert run(read()) == ["Hel"] and other.calls == 0
+def test_no_resume_when_opted_out_after_reasoning_beyond_the_limit_or_without_a_continuing_instance():
+    def dying(text="Hel", reasoning=""):
+        return ScriptedEngine([Chunk(text=text, reasoning=reasoning)], model_id=SPEC.id,
+                              fault=Unavailable("connection lost"))
+
+    cases = {
+        "opted out": (pool_of(a=dying(), b=Scripted()), replace(REQUEST, resume=False)),
+        "reasoning streamed": (pool_of(a=dying("", reasoning="hmm"), b=Scripted()), REQUEST),
+        "other cannot continue": (pool_of(a=dying(), b=ScriptedEngine(answer(), model_id=SPEC.id, continues=False)),
+                                  REQUEST),
+    }
+    for why, (pool, request) in cases.items():
+        pool.instances["b"].in_flight = 1
+        chunks, error = run(read(pool, request))
+        assert error is not None and "connection lost" in error.message, why
+        assert pool.instances["b"].engine.calls == 0, why
+    chain = pool_of(**{name: dying(name) for name in "abcd"})  # every instance dies after one chunk
+    chunks, error = run(read(chain))
+    assert error is not None and len(chunks) == 1 + MAX_RESUMES
+    assert sum(i.engine.calls for i in chain.instances.values()) == 1 + MAX_RESUMES
 
 
 def test_repeated_failures_cool_down_and_a_passing_probe_brings_it_back():

@@ -1,4 +1,5 @@
-"""A successor command for loopback tests: `python tests/fleet/successor.py <instance id> <last generation>`.
+"""A successor command for loopback tests: `python tests/fleet/successor.py <instance id> <last generation>
+[app.py flags...]`.
 
 Picks a free port and becomes `python app.py` (same process id) with the settings it inherits from
 its predecessor's environment (PLAYGROUND_*). From generation <last> on, it has no lifetime, so a
@@ -20,4 +21,4 @@ with socket.socket() as sock:
 if int(instance_id.rpartition(".")[2] or 1) >= last_generation:
     os.environ.pop("PLAYGROUND_LIFETIME", None)
 os.chdir(ROOT)
-os.execv(sys.executable, [sys.executable, "app.py", "--port", str(port), "--instance-id", instance_id])
+os.execv(sys.executable, [sys.executable, "app.py", "--port", str(port), "--instance-id", instance_id, *sys.argv[3:]])

@@ -107,5 +107,11 @@ def test_a_successor_that_never_becomes_healthy_leaves_the_instance_serving(hub,
             model=CHAT_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
         assert reply.usage.completion_tokens >= 1 and srv.process.poll() is None
         assert instances(hub)["stays"]["state"] == "healthy"
+        # One lineage: the failed attempt is stopped, and the next one uses the same successor id.
+        assert wait_for(lambda: "starting successor stays.2 (attempt 2)" in srv.log(), timeout=30), srv.log()[-2000:]
+        first_attempt = successor_pids(srv.log())[0]
+        assert f"stopped the failed successor (pid {first_attempt})" in srv.log()
+        with pytest.raises(ProcessLookupError):
+            os.killpg(first_attempt, 0)
     finally:
         stop_server(srv)

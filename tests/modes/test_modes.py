@@ -8,10 +8,15 @@ import time
 
 import pytest
 
+from engines.catalog import find
+from engines.contract import Chunk
+from engines.errors import Unavailable
+from engines.pool import Instance, Pool
 from modes import MODES, run_mode
 from modes.events import ModeOptions
 from modes.roundtable import _converged
 from modes.turns import Answer, Turn
+from tests.support.scripted import ScriptedEngine, answer
 from tests.support.servers import BASE_MODEL as BASE
 from tests.support.servers import CHAT_MODEL as CHAT
 
@@ -120,6 +125,22 @@ def test_a_failing_or_unreachable_member_leaves_the_mode_finishing(lookup, mode)
     errors = {e.member: e.text for e in events if e.type == "member_error"}
     assert "model process died" in errors["broken"] and "not reachable" in errors["down"]
     assert any(e.type == "final" for e in events)
+
+
+def test_a_members_turn_resumes_when_its_instance_dies_mid_answer(lookup):
+    """Modes reach models through pools (engines/pool.py): a member whose instance breaks after its
+    first chunk goes on on another instance, and its turn ends as one answer, not an error."""
+    pool = Pool(find(CHAT))
+    pool.add(Instance("dies", ScriptedEngine([Chunk(text="Paris")], fault=Unavailable("connection broke")),
+                      kind="remote", source="test"))
+    pool.add(Instance("continues", ScriptedEngine(answer(" is the capital.")), kind="remote", source="test"))
+    pool.instances["continues"].in_flight = 1  # so the one that dies is picked first
+    events = collect("compare", ModeOptions(members=["resumable"], max_tokens=16),
+                     lambda model: pool if model == "resumable" else lookup(model))
+    check_sequence(events)
+    done = next(e for e in events if e.type == "member_done")
+    assert done.member == "resumable" and done.text == "Paris is the capital."
+    assert pool.instances["continues"].engine.requests[0].prefix == "Paris"
 
 
 def test_a_member_that_hangs_times_out_and_the_mode_goes_on(lookup):

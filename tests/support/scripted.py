@@ -20,8 +20,10 @@ class ScriptedEngine:
     """Plays `chunks`, then raises `fault` or hangs (if asked); records every request it gets."""
 
     def __init__(self, chunks: Iterable[Chunk] = (), *, model_id: str = "scripted",
-                 fault: Exception | None = None, hang: bool = False, probe: ProbeResult | None = None):
+                 fault: Exception | None = None, hang: bool = False, probe: ProbeResult | None = None,
+                 continues: bool = True):
         self.model_id, self.chunks, self.fault, self.hang = model_id, list(chunks), fault, hang
+        self.continues = continues  # whether a pool may resume an answer here
         self.probe_result = probe or ProbeResult(True, "scripted")
         self.requests: list[GenerationRequest] = []
 
