@@ -93,11 +93,11 @@ async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletion
     except BaseException:
         await stream.aclose()
         raise
-    return sse.response(_events(stream, first, head, fmt, body.include_usage, body.include_perf))
+    return sse.response(_events(stream, first, head, fmt, body))
 
 
-async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt, include_usage: bool,
-                  include_perf: bool) -> AsyncIterator[bytes]:
+async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt,
+                  body: ChatCompletionRequest | CompletionRequest) -> AsyncIterator[bytes]:
     chunk_head = {**head, "object": fmt.chunk_obj}
     event: Callable[[dict], bytes] = lambda choice: sse.encode({**chunk_head, "choices": [choice]})  # noqa: E731
     try:
@@ -107,11 +107,13 @@ async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt, i
         while True:
             if chunk.text or chunk.reasoning or chunk.finish_reason:
                 payload = {**chunk_head, "choices": [fmt.delta(chunk)]}
-                if chunk.finish_reason and include_perf and chunk.timings:
+                if body.return_tokens:
+                    payload["choices"][0]["tokens"] = list(chunk.tokens)
+                if chunk.finish_reason and body.include_perf and chunk.timings:
                     payload["perf"] = chunk.timings.as_dict()
                 yield sse.encode(payload)
             if chunk.finish_reason:
-                if include_usage and chunk.usage:
+                if body.include_usage and chunk.usage:
                     yield sse.encode({**chunk_head, "choices": [], "usage": chunk.usage.as_dict()})
                 break
             chunk = await anext(stream)

@@ -113,6 +113,12 @@ class _Sampling(BaseModel):
     answer_prefix: str = Field("", description="Extension: the start of the answer, generated earlier; it is "
                                "continued as if generated here (counted in completion tokens and max_tokens, "
                                "seed and response_format carried on). How a hub resumes an answer")
+    answer_prefix_tokens: list[int] = Field(
+        default_factory=list, max_length=1_000_000,
+        description="Extension: the token ids answer_prefix was generated as (same model), continued token for "
+        "token as far as they spell it")
+    return_tokens: bool = Field(False, description="Extension: each streamed choice carries `tokens`, the ids "
+                                "generated since the previous chunk")
 
     @field_validator("n")
     @classmethod
@@ -138,7 +144,8 @@ class _Sampling(BaseModel):
     def _common(self) -> dict[str, Any]:
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         common: dict[str, Any] = {"stop": tuple(s for s in stops if s), "seed": self.seed,
-                                  "ignore_eos": self.ignore_eos, "prefix": self.answer_prefix, "resume": self.resume}
+                                  "ignore_eos": self.ignore_eos, "prefix": self.answer_prefix,
+                                  "prefix_tokens": tuple(self.answer_prefix_tokens), "resume": self.resume}
         if self.temperature is not None:
             common["temperature"] = self.temperature
         if self.top_p is not None:

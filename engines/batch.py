@@ -271,7 +271,7 @@ class Batch:
             if token in self._eog:
                 run.sequence.finish("stop")
                 self._retire(run)
-            elif run.sequence.feed(self._pieces[token]):
+            elif run.sequence.feed(token, self._pieces[token]):
                 self._retire(run)
             else:
                 run.next_token = token

@@ -35,6 +35,7 @@ class GenerationRequest:
     # engine continues after it as if it had produced it — counted in completion tokens and max_tokens,
     # with seeded sampling and the response format carried on where they were.
     prefix: str = ""
+    prefix_tokens: tuple[int, ...] = ()  # the prefix's token ids where known (same model): continued token for token
     resume: bool = True  # whether a pool may continue this answer on another instance after a failure
 
     def __post_init__(self):
@@ -95,6 +96,7 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     timings: Timings | None = None
+    tokens: tuple[int, ...] = ()  # ids generated since the previous chunk, where the engine knows them
 
 
 @dataclass

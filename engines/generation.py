@@ -149,6 +149,7 @@ class Sequence:
         self.cancelled = False  # set by the consumer; the batch drops the sequence before its next step
         self.cached_tokens = 0  # prompt tokens found in the KV cache
         self.generated = 0
+        self._tokens: list[int] = []  # generated since the last chunk (its text may still be held back)
         self._queued_at = queued_at
         self._started_at = self._first_token_at = 0.0
         request = plan.request
@@ -159,9 +160,10 @@ class Sequence:
     def start(self) -> None:
         self._started_at = time.perf_counter()
 
-    def feed(self, piece: bytes) -> bool:
-        """A generated (non end-of-generation) token's bytes; returns True when the sequence is done."""
+    def feed(self, token: int, piece: bytes) -> bool:
+        """A generated (non end-of-generation) token and its bytes; returns True when the sequence is done."""
         self.generated += 1
+        self._tokens.append(token)
         if self.generated == 1:
             self._first_token_at = time.perf_counter()
         self._send(self._stops.feed(self._decoder.decode(piece)))
@@ -194,4 +196,5 @@ class Sequence:
             rest_answer, rest_reasoning = splitter.flush()
             answer, reasoning = answer + rest_answer, reasoning + rest_reasoning
         if answer or reasoning or final:
-            self.emit(Chunk(text=answer, reasoning=reasoning, **final))
+            self.emit(Chunk(text=answer, reasoning=reasoning, tokens=tuple(self._tokens), **final))
+            self._tokens.clear()

@@ -111,7 +111,7 @@ class LocalEngine:
         tokens = self.count_tokens(prompt, add_bos=not has_bos)
         if not tokens:
             raise InvalidRequest("The prompt is empty: give at least one token of text.", param="prompt")
-        answer = self._answer_tokens(prompt, tokens, request.prefix, add_bos=not has_bos)
+        answer = self._answer_tokens(prompt, tokens, request, add_bos=not has_bos)
         tokens += answer
         if len(tokens) >= self.n_ctx:
             raise ContextOverflow(
@@ -132,15 +132,39 @@ class LocalEngine:
             answer_tokens=len(answer),
         )
 
-    def _answer_tokens(self, prompt: str, prompt_tokens: list[int], prefix: str, *, add_bos: bool) -> list[int]:
-        """The tokens of an answer begun elsewhere, as they follow the prompt (tokenized together, so
-        nothing is read differently at the seam; alone if the seam merges into one token)."""
-        if not prefix:
+    def _answer_tokens(self, prompt: str, prompt_tokens: list[int], request: GenerationRequest, *,
+                       add_bos: bool) -> list[int]:
+        """The tokens of an answer begun elsewhere: the ids it was generated with, as far as they spell
+        its text (an instance of the same model sent them); the rest read from the text, as it follows
+        the prompt (tokenized together, so nothing is read differently at the seam)."""
+        if not request.prefix:
             return []
-        together = self.count_tokens(prompt + prefix, add_bos=add_bos)
+        known, rest = self._known_tokens(request.prefix_tokens, request.prefix.encode())
+        if not rest:
+            return known
+        if known:
+            return known + self.count_tokens(rest)
+        together = self.count_tokens(prompt + rest, add_bos=add_bos)
         if together[:len(prompt_tokens)] == prompt_tokens:
             return together[len(prompt_tokens):]
-        return self.count_tokens(prefix)
+        return self.count_tokens(rest)
+
+    def _known_tokens(self, ids: tuple[int, ...], prefix: bytes) -> tuple[list[int], str]:
+        """The longest run of `ids` that spells the start of `prefix` (ending between two characters),
+        and the text it leaves. Ids of another vocabulary, or that render as nothing (control tokens),
+        end the run."""
+        n_vocab, ends = self._model.n_vocab(), [0]  # ends[k]: bytes spelled by the first k ids
+        for token in ids:
+            piece = self._pieces[token] if 0 <= token < n_vocab else b""
+            if not piece or not prefix.startswith(piece, ends[-1]):
+                break
+            ends.append(ends[-1] + len(piece))
+        count = len(ends) - 1
+        while True:  # with no ids the rest is the whole prefix, which is valid text
+            try:
+                return list(ids[:count]), prefix[ends[count]:].decode()
+            except UnicodeDecodeError:  # the run stops inside a character: one token fewer
+                count -= 1
 
     # -- the engine contract --
 

@@ -147,6 +147,8 @@ class _Answer:
     def __init__(self, original: GenerationRequest):
         self.original = original
         self.sent: list[str] = []  # the answer's text as the client received it
+        self.tokens: list[int] = list(original.prefix_tokens)  # its token ids, while every piece came with them
+        self.tokens_known = bool(original.prefix_tokens) or not original.prefix
         self.chunks = 0  # text-bearing chunks delivered (each paid one token of the budget)
         self.reasoning = False  # reasoning was streamed: its markers are the model's own, so no resume
         self.resumes = 0
@@ -154,6 +156,8 @@ class _Answer:
     def add(self, chunk: Chunk) -> None:
         self.chunks += 1
         self.sent.append(chunk.text)
+        self.tokens += chunk.tokens
+        self.tokens_known = self.tokens_known and bool(chunk.tokens)
         self.reasoning = self.reasoning or bool(chunk.reasoning)
 
     @property
@@ -165,7 +169,8 @@ class _Answer:
         """The original request, or — after a failure mid-answer — the same with what was sent as prefix."""
         if not self.sent:
             return self.original
-        return replace(self.original, prefix=self.original.prefix + "".join(self.sent))
+        return replace(self.original, prefix=self.original.prefix + "".join(self.sent),
+                       prefix_tokens=tuple(self.tokens) if self.tokens_known else ())
 
     def resumable(self, error: EngineError) -> bool:
         return (self.original.resume and self.resumes < MAX_RESUMES and not self.reasoning

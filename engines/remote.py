@@ -126,8 +126,12 @@ class RemoteEngine:
             body["response_format"] = {"type": "json_object"}
         if request.ignore_eos:  # an extension (llama-server, this app): only sent when asked for
             body["ignore_eos"] = True
-        if request.prefix:  # this app's extensions: only sent to instances that continue answers
+        if self.continues:  # this app's extensions: only sent to instances of it
+            body["return_tokens"] = True  # so an answer cut short here can resume token for token
+        if request.prefix:
             body["answer_prefix"] = request.prefix
+        if request.prefix_tokens:
+            body["answer_prefix_tokens"] = list(request.prefix_tokens)
         if not request.resume:
             body["resume"] = False
         return body
@@ -159,7 +163,7 @@ class RemoteEngine:
                         first_at = first_at or time.perf_counter()
                         pieces += 1
                         deadline.at = loop.time() + self.timeouts.idle
-                        yield Chunk(text=text, reasoning=reasoning)
+                        yield Chunk(text=text, reasoning=reasoning, tokens=_token_ids(choice.get("tokens")))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             log.warning("%s (%s) cannot be reached: %s", self.label, self.base_url, exc)
             raise Unreachable(f"{self.label} cannot be reached ({type(exc).__name__}).") from None
@@ -264,6 +268,13 @@ def _piece(choice: dict[str, Any], chat: bool) -> tuple[str, str]:
         return choice.get("text") or "", ""
     delta = choice.get("delta") or {}
     return delta.get("content") or "", delta.get("reasoning_content") or delta.get("reasoning") or ""
+
+
+def _token_ids(tokens: Any) -> tuple[int, ...]:
+    """A chunk's token ids as this app streams them; () for anything else."""
+    if isinstance(tokens, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        return tuple(tokens)
+    return ()
 
 
 def _stream_error(error: Any, where: str) -> EngineError:

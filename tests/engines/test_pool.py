@@ -83,12 +83,14 @@ async def read(pool: Pool, request: GenerationRequest = REQUEST) -> tuple[list[C
 
 
 def test_a_failure_after_the_first_token_resumes_on_another_instance():
-    dying, other = Scripted(text="Hel", fault=Unavailable("connection lost"), after_first=True), Scripted("lo!")
+    dying = ScriptedEngine([Chunk(text="Hel", tokens=(7, 8))], model_id=SPEC.id, fault=Unavailable("connection lost"))
+    other = Scripted("lo!")
     pool = pool_of(a=dying, b=other)
     pool.instances["b"].in_flight = 1  # so the dying one is picked first
     chunks, error = run(read(pool))
     assert error is None and [c.text for c in chunks] == ["Hel", "lo!", ""] and chunks[-1].finish_reason == "stop"
     assert other.requests[0].prefix == "Hel" and other.requests[0].messages == REQUEST.messages
+    assert other.requests[0].prefix_tokens == (7, 8)  # the ids it was generated as travel with it
     assert pool.instances["a"].errors == 1 and pool.instances["b"].in_flight == 1
 
 

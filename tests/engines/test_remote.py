@@ -4,6 +4,7 @@ project's own (a remote 429 is Overloaded, an unreachable host is Unreachable, n
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -34,6 +35,29 @@ def test_streams_chat_and_completions_with_exact_usage(server):
     assert done.text and done.timings.ttft_ms > 0 and done.timings.generation_ms >= done.timings.ttft_ms
     plain = run(collect_with(RemoteEngine(CHAT_MODEL, server.v1), GenerationRequest(prompt="1, 2, 3,", max_tokens=4)))
     assert plain.usage.completion_tokens <= 4 and plain.text
+
+
+def test_an_instance_of_this_app_streams_token_ids_and_takes_an_answer_begun_elsewhere(server):
+    request = GenerationRequest(messages=HELLO, max_tokens=9, ignore_eos=True, temperature=0)
+
+    async def chunks(engine: RemoteEngine, request_: GenerationRequest):
+        try:
+            return [chunk async for chunk in engine.stream(request_)]
+        finally:
+            await engine.aclose()
+
+    ours = run(chunks(RemoteEngine(CHAT_MODEL, server.v1, continues=True), request))
+    assert sum(len(c.tokens) for c in ours) == ours[-1].usage.completion_tokens == 9
+    assert all(c.tokens for c in ours if c.text)
+    other = run(chunks(RemoteEngine(CHAT_MODEL, server.v1), request))  # not asked for: plain OpenAI chunks
+    assert not any(c.tokens for c in other)
+    prefix, ids = "".join(c.text for c in ours[:3]), tuple(t for c in ours[:3] for t in c.tokens)
+    payload = RemoteEngine(CHAT_MODEL, server.v1, continues=True).payload(
+        replace(request, prefix=prefix, prefix_tokens=ids))
+    assert payload["answer_prefix"] == prefix and payload["answer_prefix_tokens"] == list(ids)
+    rest = run(chunks(RemoteEngine(CHAT_MODEL, server.v1, continues=True),
+                      replace(request, prefix=prefix, prefix_tokens=ids)))
+    assert rest[-1].usage.completion_tokens == 9 and sum(len(c.tokens) for c in rest) == 9 - len(ids)
 
 
 def test_json_schema_travels_upstream(server):

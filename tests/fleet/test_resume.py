@@ -80,21 +80,32 @@ def text_of(events: list[dict]) -> str:
     return "".join(e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices"))
 
 
-@pytest.mark.parametrize("sampling", [{"temperature": 0}, {"temperature": 0.9, "seed": 11}], ids=["greedy", "seeded"])
+POEM = {"type": "json_schema", "json_schema": {"name": "poem", "schema": {
+    "type": "object", "required": ["title", "lines"],
+    "properties": {"title": {"type": "string"},
+                   "lines": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4}}}}}
+
+
+@pytest.mark.parametrize("sampling", [
+    {"temperature": 0, "ignore_eos": True},
+    {"temperature": 0.9, "seed": 11, "ignore_eos": True},
+    {"temperature": 0.9, "seed": 5, "response_format": POEM},  # continued token for token: ids come along
+], ids=["greedy", "seeded", "schema"])
 def test_a_stream_whose_instance_dies_continues_on_another_exactly(fleet, reference, sampling):
-    body = {"model": CHAT_MODEL, "messages": story(f"a lighthouse keeper ({sampling})"), "max_tokens": 90,
-            "ignore_eos": True, **sampling}
+    body = {"model": CHAT_MODEL, "messages": story(f"a lighthouse keeper ({sorted(sampling)})"), "max_tokens": 90,
+            **sampling}
     reference = httpx.post(reference.v1 + "/chat/completions", json=body, timeout=120).json()
     before = samples(fleet.hub)
 
-    events, victim = stream_and_kill(fleet, {**body, "stream_options": {"include_usage": True}}, kill_after=12)
+    events, victim = stream_and_kill(fleet, {**body, "stream_options": {"include_usage": True}}, kill_after=8)
 
     assert victim and all("error" not in e for e in events), [e for e in events if "error" in e]
     assert text_of(events) == reference["choices"][0]["message"]["content"]
     assert {e["id"] for e in events} == {events[0]["id"]}  # one stream
-    assert [e["choices"][0]["finish_reason"] for e in events if e.get("choices")][-1] == "length"
-    usage = events[-1]["usage"]
-    assert usage["completion_tokens"] == 90 and usage["prompt_tokens"] == reference["usage"]["prompt_tokens"]
+    finish = [e["choices"][0]["finish_reason"] for e in events if e.get("choices")][-1]
+    assert finish == reference["choices"][0]["finish_reason"]
+    assert events[-1]["usage"]["completion_tokens"] == reference["usage"]["completion_tokens"]
+    assert events[-1]["usage"]["prompt_tokens"] == reference["usage"]["prompt_tokens"]
     resumed = total(samples(fleet.hub), "playground_requests_total", instance=victim, status="resumed")
     assert resumed - total(before, "playground_requests_total", instance=victim, status="resumed") == 1
 
