@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     hub: str | None = Field(None, description="Hub URL to register this instance with (needs --public-url)")
     public_url: str | None = Field(None, description="URL at which the hub reaches this instance")
     heartbeat_timeout: float = Field(
-        15.0, gt=0, description="Hub: seconds without a heartbeat before an instance is gone")
+        15.0, gt=0, description="Hub: seconds without a heartbeat or a passing probe before an instance is gone")
     probe_interval: float = Field(5.0, gt=0, description="Hub: seconds between health probes of remote instances")
     lifetime: str | None = Field(
         None, description="Serve this long (e.g. 5h30m), then hand over to --successor and exit")

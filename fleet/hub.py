@@ -1,9 +1,10 @@
 """The hub's side of the fleet: remote instances from configuration or registration, kept honest by
-a monitor that probes health and drops instances whose heartbeats stopped.
+a monitor that probes health and drops instances that fell silent.
 
 Registered instances announce themselves (`register`), heartbeat with their load, announce a drain
-(no new requests; the ones in flight finish) and leave (`deregister`). An instance whose heartbeats
-stop for `heartbeat_timeout` seconds is marked gone and gets no traffic.
+(no new requests; the ones in flight finish) and leave (`deregister`). An instance with neither a
+heartbeat nor a passing probe for `heartbeat_timeout` seconds is marked gone and gets no traffic.
+A successor hub imports the memberships, leases included (`export`, `import_members`).
 """
 
 from __future__ import annotations
@@ -141,7 +142,11 @@ class Hub:
                 self.drain(entry["instance_id"], entry["lease"])
 
     def _expired(self, member: Member) -> bool:
-        return time.monotonic() - member.last_heartbeat > self.heartbeat_timeout
+        """Silent for longer than the heartbeat timeout: no heartbeat, and no health probe that passed
+        (during a hub hand-off, heartbeats sent to a shared address reach either hub; probes do not)."""
+        probed = max((instance.last_seen for instance, _ in self._instances(member)), default=0.0)
+        silent = min(time.monotonic() - member.last_heartbeat, time.time() - probed)
+        return silent > self.heartbeat_timeout
 
     def _member(self, instance_id: str, lease: str) -> Member | None:
         """The member if `lease` is its own; None when unknown; LeaseMismatch when the lease is wrong."""
@@ -196,9 +201,8 @@ class Hub:
     # -- monitor --
 
     def expire(self) -> None:
-        now = time.monotonic()
         for member in self.members.values():
-            if now - member.last_heartbeat > self.heartbeat_timeout:
+            if self._expired(member):
                 for instance, _ in self._instances(member):
                     if instance.state != "gone":
                         log.warning("instance %s missed its heartbeats: gone", member.instance_id)

@@ -51,7 +51,9 @@ def test_ids_cannot_be_taken_over(hub):
     assert run(lambda: hub.register("a", "http://127.0.0.1:8002", OFFER, lease=lease)) == lease  # its own
     with pytest.raises(MembershipConflict):  # the hub's own model instance
         run(lambda: hub.register("local", "http://127.0.0.1:9999", OFFER))
-    hub.members["a"].last_heartbeat -= 60  # gone silent: its id is free again
+    hub.members["a"].last_heartbeat -= 60  # gone silent (no heartbeat, no passing probe): its id is free again
+    for pool in hub.registry.entries():
+        pool.instances["a"].last_seen -= 60
     assert run(lambda: hub.register("a", "http://127.0.0.1:8003", OFFER)) != lease
 
 
