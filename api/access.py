@@ -31,7 +31,7 @@ COOKIE = "playground_session"
 OPEN = ("/health", "/login", "/logout")
 OPEN_PREFIXES = ("/api/badge/", "/hub/")
 WORK_PREFIXES = ("/v1/", "/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/",
-                 "/gradio_api/upload")
+                 "/gradio_api/upload", "/tokenize", "/detokenize")
 
 
 def presented_key(headers: dict[bytes, bytes]) -> str:

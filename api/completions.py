@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from api import sse
+from api import logprobs, sse
 from api.deps import RegistryDep
 from api.errors import engine_error_status, error_body
 from api.modes import mode_completion
@@ -44,34 +44,39 @@ class _ChatFormat:
     obj, chunk_obj = "chat.completion", "chat.completion.chunk"
 
     @staticmethod
-    def choice(done: Completion) -> dict[str, Any]:
+    def choice(done: Completion, body: ChatCompletionRequest) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": done.text}
         if done.reasoning:
             message["reasoning_content"] = done.reasoning
-        return {"index": 0, "message": message, "finish_reason": done.finish_reason, "logprobs": None}
+        return {"index": 0, "message": message, "finish_reason": done.finish_reason,
+                "logprobs": logprobs.chat(done.logprobs) if body.logprobs else None}
 
     @staticmethod
-    def delta(chunk: Chunk | None, first: bool = False) -> dict[str, Any]:
+    def delta(chunk: Chunk | None, body: ChatCompletionRequest, sent: int = 0, first: bool = False) -> dict[str, Any]:
         delta: dict[str, Any] = {"role": "assistant", "content": ""} if first else {}
         if chunk is not None and chunk.text:
             delta["content"] = chunk.text
         if chunk is not None and chunk.reasoning:
             delta["reasoning_content"] = chunk.reasoning
         return {"index": 0, "delta": delta, "finish_reason": chunk.finish_reason if chunk else None,
-                "logprobs": None}
+                "logprobs": logprobs.chat(chunk.logprobs) if body.logprobs and chunk else None}
 
 
 class _TextFormat:
     obj, chunk_obj = "text_completion", "text_completion"
 
     @staticmethod
-    def choice(done: Completion) -> dict[str, Any]:
-        return {"index": 0, "text": done.text, "finish_reason": done.finish_reason, "logprobs": None}
+    def choice(done: Completion, body: CompletionRequest) -> dict[str, Any]:
+        return {"index": 0, "text": logprobs.echoed(done.echo) + done.text, "finish_reason": done.finish_reason,
+                "logprobs": logprobs.text([*done.echo, *done.logprobs]) if body.logprobs is not None else None}
 
     @staticmethod
-    def delta(chunk: Chunk | None, first: bool = False) -> dict[str, Any]:
-        return {"index": 0, "text": chunk.text if chunk else "",
-                "finish_reason": chunk.finish_reason if chunk else None, "logprobs": None}
+    def delta(chunk: Chunk | None, body: CompletionRequest, sent: int = 0, first: bool = False) -> dict[str, Any]:
+        """`sent`: characters of this choice's text already streamed (where this chunk's offsets start)."""
+        entries = [*chunk.echo, *chunk.logprobs] if chunk else []
+        return {"index": 0, "text": logprobs.echoed(chunk.echo) + chunk.text if chunk else "",
+                "finish_reason": chunk.finish_reason if chunk else None,
+                "logprobs": logprobs.text(entries, sent) if body.logprobs is not None else None}
 
 
 async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletionRequest | CompletionRequest,
@@ -84,7 +89,7 @@ async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletion
             done = await sse.unless_disconnected(request, collect(stream))
         finally:
             await stream.aclose()
-        result = {**head, "object": fmt.obj, "choices": [fmt.choice(done)], "usage": done.usage.as_dict()}
+        result = {**head, "object": fmt.obj, "choices": [fmt.choice(done, body)], "usage": done.usage.as_dict()}
         if body.include_perf:
             result["perf"] = done.timings.as_dict()
         return result
@@ -102,11 +107,13 @@ async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt,
     event: Callable[[dict], bytes] = lambda choice: sse.encode({**chunk_head, "choices": [choice]})  # noqa: E731
     try:
         if fmt is _ChatFormat:
-            yield event(fmt.delta(None, first=True))
-        chunk = first
+            yield event(fmt.delta(None, body, first=True))
+        chunk, sent = first, 0
         while True:
             if chunk.text or chunk.reasoning or chunk.finish_reason:
-                payload = {**chunk_head, "choices": [fmt.delta(chunk)]}
+                choice = fmt.delta(chunk, body, sent)
+                sent += len(choice.get("text", ""))
+                payload = {**chunk_head, "choices": [choice]}
                 if body.return_tokens:
                     payload["choices"][0]["tokens"] = list(chunk.tokens)
                 if chunk.finish_reason and body.include_perf and chunk.timings:

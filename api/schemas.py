@@ -15,6 +15,7 @@ from engines.schema_budget import SCHEMA_PARAM, check_schema
 
 _STRICT = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
 MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are matched at every token: their cost is bounded
+MAX_TOP_LOGPROBS = 20  # as OpenAI's chat API
 
 
 class TextPart(BaseModel):
@@ -83,7 +84,8 @@ class _Sampling(BaseModel):
     model_config = _STRICT
     model: str
     logit_bias: dict[str, float] | None = Field(
-        None, description="Token id -> bias from -100 to 100 (validated; applied once sampling supports it)")
+        None, description="Token id -> bias from -100 to 100, added to the token's logit (-100 bans it, 100 all "
+        "but forces it)")
 
     @model_validator(mode="before")
     @classmethod
@@ -101,6 +103,14 @@ class _Sampling(BaseModel):
         return biases
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, ge=0, le=1)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    top_k: int | None = Field(None, ge=0, description="Extension (as llama-server): keep the k likeliest tokens; 0 "
+                              "keeps all (default 40)")
+    min_p: float | None = Field(None, ge=0, le=1, description="Extension (as llama-server): drop tokens less "
+                                "likely than min_p times the likeliest (default 0.05)")
+    repeat_penalty: float | None = Field(None, gt=0, le=10, description="Extension (as llama-server): divide "
+                                         "the logits of tokens already in the answer (1: off)")
     stop: str | list[str] | None = None
     seed: int | None = None
     n: int | None = Field(None, description="Only 1 is supported")
@@ -144,12 +154,16 @@ class _Sampling(BaseModel):
     def _common(self) -> dict[str, Any]:
         stops = [self.stop] if isinstance(self.stop, str) else (self.stop or [])
         common: dict[str, Any] = {"stop": tuple(s for s in stops if s), "seed": self.seed,
+                                  "presence_penalty": self.presence_penalty,
+                                  "frequency_penalty": self.frequency_penalty,
+                                  "logit_bias": tuple((int(t), b) for t, b in (self.logit_bias or {}).items()),
                                   "ignore_eos": self.ignore_eos, "prefix": self.answer_prefix,
                                   "prefix_tokens": tuple(self.answer_prefix_tokens), "resume": self.resume}
         if self.temperature is not None:
             common["temperature"] = self.temperature
-        if self.top_p is not None:
-            common["top_p"] = self.top_p
+        for name in ("top_p", "top_k", "min_p", "repeat_penalty"):
+            if getattr(self, name) is not None:
+                common[name] = getattr(self, name)
         return common
 
 
@@ -160,6 +174,8 @@ class ChatCompletionRequest(_Sampling):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     mode_options: dict[str, Any] | None = Field(
         None, description="Extension, with model set to a mode name: members, lead, rounds, turn_timeout, ...")
 
@@ -167,6 +183,8 @@ class ChatCompletionRequest(_Sampling):
     def _tool_choice_needs_tools(self):
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
             raise ValueError("tool_choice is only allowed when tools are given")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
         return self
 
     def to_generation(self) -> GenerationRequest:
@@ -181,22 +199,32 @@ class ChatCompletionRequest(_Sampling):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             json_object=bool(fmt and fmt.type == "json_object"),
             json_schema=fmt.json_schema.schema_ if fmt and fmt.json_schema and fmt.type == "json_schema" else None,
+            logprobs=(self.top_logprobs or 0) if self.logprobs else None,
             **self._common(),
         )
 
 
 class CompletionRequest(_Sampling):
-    prompt: str | list[str]
+    prompt: str | list[str] | list[int] | list[list[int]] = Field(
+        description="Text or token ids (one prompt per request: a list holds exactly one)")
     max_tokens: int | None = Field(16, ge=1)  # OpenAI's default for legacy completions
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS,
+                                 description="Each token's log-probability and this many likeliest alternatives")
+    echo: bool = Field(False, description="The prompt comes first in the answer, with its tokens' log-probabilities")
 
     @field_validator("prompt")
     @classmethod
     def _single_prompt(cls, prompt):
-        if isinstance(prompt, list):
+        if isinstance(prompt, list) and prompt and not all(isinstance(t, int) for t in prompt):
             if len(prompt) != 1:
                 raise ValueError("exactly one prompt is supported per request")
-            return prompt[0]
+            prompt = prompt[0]
+        if isinstance(prompt, list):
+            if not prompt:
+                raise ValueError("the prompt holds no token")
+            return tuple(prompt)
         return prompt
 
     def to_generation(self) -> GenerationRequest:
-        return GenerationRequest(prompt=self.prompt, max_tokens=self.max_tokens, **self._common())
+        return GenerationRequest(prompt=self.prompt, max_tokens=self.max_tokens, logprobs=self.logprobs,
+                                 echo=self.echo, **self._common())

@@ -22,8 +22,9 @@ from typing import Any
 
 import llama_cpp
 
+from engines.contract import TokenLogprob
 from engines.errors import Unavailable
-from engines.generation import Pieces, Sequence
+from engines.generation import Pieces, Sequence, token_logprob
 
 _FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
 
@@ -47,6 +48,7 @@ class _Running:
     logits_row: int = -1  # the batch entry whose logits this sequence samples from after a step
     replay_from: int = -1  # from this position on, each prompt token's logits replay the answer begun elsewhere
     replays: list[tuple[int, int]] = field(default_factory=list)  # (batch entry, answer token it led to)
+    scored: list[tuple[int, int]] = field(default_factory=list)  # echo: (batch entry, prompt token it predicts)
 
 
 class DecodeThread:
@@ -209,6 +211,9 @@ class Batch:
             # read in other pieces differs in the last digits — enough to change a sampled token.)
             keep = 0
             run.replay_from = plan.answer_starts - 1
+        if plan.request.echo:  # every prompt token is scored: all of them are read here
+            keep = 0
+            run.sequence.echo = [TokenLogprob(prompt[0], self._pieces[prompt[0]], None)]
         if not llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, keep, -1):
             keep = 0  # this cache cannot drop a tail (recurrent or sliding-window): start over
             llama_cpp.llama_memory_seq_rm(self._memory, slot.seq_id, -1, -1)
@@ -253,7 +258,10 @@ class Batch:
                 replayed = not last and 0 <= run.replay_from <= run.position
                 if replayed:
                     run.replays.append((n, run.pending[i + 1]))
-                put(run, run.pending[i], last, logits=replayed)
+                scored = not last and run.sequence.plan.request.echo
+                if scored:
+                    run.scored.append((n, run.pending[i + 1]))
+                put(run, run.pending[i], last, logits=replayed or scored)
             del run.pending[:take]
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, batch)
@@ -261,20 +269,29 @@ class Batch:
         if rc != 0:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
         for run in list(self._running):
+            sequence = run.sequence
             for row, token in run.replays:
-                run.sequence.sampler.replay(self.ctx, row, token)
+                sequence.sampler.replay(self.ctx, row, token)
+            for row, token in run.scored:
+                sequence.echo.append(self._logprob(sequence, row, token))
             run.replays.clear()
+            run.scored.clear()
             row, run.logits_row = run.logits_row, -1
             if row < 0:
                 continue  # a prompt still being read
-            token = run.sequence.sampler.sample(self.ctx, row)
+            token = sequence.sampler.sample(self.ctx, row)
+            logprob = self._logprob(sequence, row, token) if sequence.plan.request.logprobs is not None else None
             if token in self._eog:
-                run.sequence.finish("stop")
+                sequence.finish("stop")
                 self._retire(run)
-            elif run.sequence.feed(token, self._pieces[token]):
+            elif sequence.feed(token, self._pieces[token], logprob):
                 self._retire(run)
             else:
                 run.next_token = token
+
+    def _logprob(self, sequence: Sequence, row: int, token: int) -> TokenLogprob:
+        return token_logprob(self.ctx, row, token, sequence.plan.request.logprobs or 0, sequence.sampler.n_vocab,
+                             self._pieces)
 
     def _retire(self, run: _Running, error: Exception | None = None) -> None:
         if run in self._running:

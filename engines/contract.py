@@ -19,13 +19,22 @@ FinishReason = Literal["stop", "length"]
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What to generate. Exactly one of `messages` (chat) or `prompt` (plain completion) is set."""
+    """What to generate. Exactly one of `messages` (chat) or `prompt` (plain completion: text, or
+    token ids) is set."""
 
     messages: list[dict[str, str]] | None = None
-    prompt: str | None = None
+    prompt: str | tuple[int, ...] | None = None
     max_tokens: int | None = None  # None: until the context is full
     temperature: float = 0.8
     top_p: float = 0.95
+    top_k: int = 40  # 0: no top-k cut
+    min_p: float = 0.05
+    presence_penalty: float = 0.0  # OpenAI's: subtracted once from every token already generated
+    frequency_penalty: float = 0.0  # OpenAI's: subtracted per time a token was generated
+    repeat_penalty: float = 1.0  # llama.cpp's: divides the logits of recent tokens (1: off)
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
+    logprobs: int | None = None  # None: none; n: each token's log-probability and its n likeliest alternatives
+    echo: bool = False  # plain completion: the prompt's tokens and their log-probabilities come first
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: dict[str, Any] | None = None  # constrain output to this JSON schema
@@ -87,6 +96,17 @@ class Timings:
         }
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One token as the model saw it: its bytes, its log-probability (None for a prompt's first token,
+    which nothing predicts) and, when asked for, the likeliest alternatives at that position."""
+
+    token: int
+    piece: bytes
+    logprob: float | None
+    top: tuple[TokenLogprob, ...] = ()
+
+
 @dataclass
 class Chunk:
     """A piece of a stream. The last chunk has finish_reason, usage and timings set."""
@@ -97,6 +117,8 @@ class Chunk:
     usage: Usage | None = None
     timings: Timings | None = None
     tokens: tuple[int, ...] = ()  # ids generated since the previous chunk, where the engine knows them
+    logprobs: tuple[TokenLogprob, ...] = ()  # of those tokens, when the request asked for logprobs
+    echo: tuple[TokenLogprob, ...] = ()  # on the first chunk of an echo request: the prompt's tokens
 
 
 @dataclass
@@ -109,6 +131,8 @@ class Completion:
     usage: Usage
     timings: Timings
     created: float = field(default_factory=time.time)
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # when asked for
+    echo: list[TokenLogprob] = field(default_factory=list)  # the prompt's tokens, for an echo request
 
 
 @dataclass(frozen=True)
@@ -173,11 +197,14 @@ class Engine(Protocol):
 
 async def collect(stream: AsyncIterator[Chunk]) -> Completion:
     """Drain a stream into one Completion (the non-streaming path of every caller)."""
-    text, reasoning, last = [], [], Chunk()
+    text, reasoning, logprobs, echo, last = [], [], [], [], Chunk()
     async for chunk in stream:
         text.append(chunk.text)
         reasoning.append(chunk.reasoning)
+        logprobs += chunk.logprobs
+        echo += chunk.echo
         last = chunk
     if last.finish_reason is None or last.usage is None or last.timings is None:
         raise RuntimeError("engine stream ended without a final chunk")
-    return Completion("".join(text), "".join(reasoning), last.finish_reason, last.usage, last.timings)
+    return Completion("".join(text), "".join(reasoning), last.finish_reason, last.usage, last.timings,
+                      logprobs=logprobs, echo=echo)

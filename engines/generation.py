@@ -19,12 +19,9 @@ from dataclasses import dataclass
 import llama_cpp
 import numpy as np
 
-from engines.contract import Chunk, GenerationRequest, Timings, Usage
+from engines.contract import Chunk, GenerationRequest, Timings, TokenLogprob, Usage
 from engines.errors import InvalidRequest
 from engines.text_stream import ReasoningSplitter, StopMatcher
-
-# llama-cpp-python's high-level defaults, kept so a seed gives the same text as there.
-TOP_K, MIN_P = 40, 0.05
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,34 @@ class Plan:
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
+def token_logprob(ctx: llama_cpp.llama_context_p, index: int, token: int, top: int, n_vocab: int,
+                  pieces: Pieces) -> TokenLogprob:
+    """`token`'s log-probability under the model at batch entry `index` (the raw distribution, before
+    any sampling setting), with the `top` likeliest tokens there."""
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(n_vocab,)).astype(np.float64)
+    peak = logits.max()
+    logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))
+    best = np.argpartition(-logprobs, top)[:top] if 0 < top < n_vocab else np.arange(n_vocab if top else 0)
+    best = best[np.argsort(-logprobs[best])]
+    return TokenLogprob(token, pieces[token], float(logprobs[token]),
+                        tuple(TokenLogprob(int(t), pieces[int(t)], float(logprobs[t])) for t in best))
+
+
 class Sampler:
-    """A llama.cpp sampler chain: ban -> grammar -> greedy, or top-k -> top-p -> min-p -> temp -> dist."""
+    """A llama.cpp sampler chain: logit biases (and the ignore_eos ban) -> grammar -> penalties ->
+    greedy, or top-k -> top-p -> min-p -> temperature -> seeded draw. The defaults (top-k 40, min-p
+    0.05) are llama-cpp-python's, so a seed gives the same text as there."""
 
     def __init__(self, vocab: llama_cpp.llama_vocab_p, n_vocab: int, plan: Plan):
         request = plan.request
         self.n_vocab = n_vocab
         self.chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        if plan.banned_tokens:
-            biases = (llama_cpp.llama_logit_bias * len(plan.banned_tokens))()
-            for bias, token in zip(biases, plan.banned_tokens, strict=True):
-                bias.token, bias.bias = token, float("-inf")
-            self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(biases), biases))
+        biases = [*request.logit_bias, *((token, float("-inf")) for token in plan.banned_tokens)]
+        if biases:
+            entries = (llama_cpp.llama_logit_bias * len(biases))()
+            for entry, (token, bias) in zip(entries, biases, strict=True):
+                entry.token, entry.bias = token, bias
+            self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(entries), entries))
         if plan.grammar is not None:
             grammar = llama_cpp.llama_sampler_init_grammar(vocab, plan.grammar.encode(), b"root")
             if not grammar:  # llama.cpp returns NULL when it cannot parse the grammar
@@ -68,12 +81,17 @@ class Sampler:
                 raise InvalidRequest("The grammar derived from response_format could not be parsed.",
                                      param="response_format")
             self._add(grammar)
+        if request.presence_penalty or request.frequency_penalty or request.repeat_penalty != 1.0:
+            window = plan.max_new_tokens + plan.answer_tokens  # the whole answer, as OpenAI's penalties see it
+            self._add(llama_cpp.llama_sampler_init_penalties(n_vocab, max(window, 1), request.repeat_penalty,
+                                                             request.frequency_penalty, request.presence_penalty))
         if request.temperature <= 0:
             self._add(llama_cpp.llama_sampler_init_greedy())
         else:
-            self._add(llama_cpp.llama_sampler_init_top_k(TOP_K))
+            if request.top_k > 0:
+                self._add(llama_cpp.llama_sampler_init_top_k(request.top_k))
             self._add(llama_cpp.llama_sampler_init_top_p(request.top_p, 1))
-            self._add(llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
+            self._add(llama_cpp.llama_sampler_init_min_p(request.min_p, 1))
             self._add(llama_cpp.llama_sampler_init_temp(request.temperature))
             seed = request.seed if request.seed is not None else random.getrandbits(32)
             self._add(llama_cpp.llama_sampler_init_dist(seed))
@@ -150,6 +168,8 @@ class Sequence:
         self.cached_tokens = 0  # prompt tokens found in the KV cache
         self.generated = 0
         self._tokens: list[int] = []  # generated since the last chunk (its text may still be held back)
+        self._logprobs: list[TokenLogprob] = []  # theirs, when the request asked for logprobs
+        self.echo: list[TokenLogprob] = []  # the prompt's, for an echo request (filled by the batch)
         self._queued_at = queued_at
         self._started_at = self._first_token_at = 0.0
         request = plan.request
@@ -160,10 +180,12 @@ class Sequence:
     def start(self) -> None:
         self._started_at = time.perf_counter()
 
-    def feed(self, token: int, piece: bytes) -> bool:
+    def feed(self, token: int, piece: bytes, logprob: TokenLogprob | None = None) -> bool:
         """A generated (non end-of-generation) token and its bytes; returns True when the sequence is done."""
         self.generated += 1
         self._tokens.append(token)
+        if logprob is not None:
+            self._logprobs.append(logprob)
         if self.generated == 1:
             self._first_token_at = time.perf_counter()
         self._send(self._stops.feed(self._decoder.decode(piece)))
@@ -196,5 +218,8 @@ class Sequence:
             rest_answer, rest_reasoning = splitter.flush()
             answer, reasoning = answer + rest_answer, reasoning + rest_reasoning
         if answer or reasoning or final:
-            self.emit(Chunk(text=answer, reasoning=reasoning, tokens=tuple(self._tokens), **final))
+            self.emit(Chunk(text=answer, reasoning=reasoning, tokens=tuple(self._tokens),
+                            logprobs=tuple(self._logprobs), echo=tuple(self.echo), **final))
             self._tokens.clear()
+            self._logprobs.clear()
+            self.echo = []

@@ -90,6 +90,8 @@ class LocalEngine:
 
     def render_prompt(self, request: GenerationRequest) -> tuple[str, bool]:
         """The text fed to the model, and whether the template already added the BOS token."""
+        if isinstance(request.prompt, tuple):
+            return self.detokenize(self.known_ids(request.prompt, "prompt")), True
         if request.prompt is not None:
             return request.prompt, False
         try:
@@ -106,9 +108,36 @@ class LocalEngine:
                                  param="messages") from None
         return self._model.tokenize(data, add_bos=add_bos, special=True)
 
+    def detokenize(self, tokens: tuple[int, ...] | list[int]) -> str:
+        """The text of token ids (control tokens render as nothing, as in answers)."""
+        return b"".join(self._pieces[t] for t in self.known_ids(tokens, "tokens")).decode("utf-8", "replace")
+
+    def tokenize(self, text: str, *, add_special: bool) -> list[int]:
+        """As the model reads `text` (with its BOS token when `add_special` and the model uses one)."""
+        return self.count_tokens(text, add_bos=add_special)
+
+    def tokenizer_info(self) -> dict[str, Any]:
+        """What a client needs to tokenize as this model does (vLLM's /tokenizer_info shape)."""
+        bos, eos = self._model.token_bos(), self._model.token_eos()
+        return {"bos_token": self._token_text(bos) or None, "eos_token": self._token_text(eos) or None,
+                "pad_token": None, "chat_template": self._formatter.template, "vocab_size": self._model.n_vocab(),
+                "max_model_len": self.n_ctx}
+
+    def known_ids(self, tokens, param: str) -> list[int]:
+        n_vocab = self._model.n_vocab()
+        for token in tokens:
+            if not 0 <= token < n_vocab:
+                raise InvalidRequest(f"Token id {token} is not in the vocabulary of '{self.model_id}' "
+                                     f"(0 to {n_vocab - 1}).", param=param)
+        return list(tokens)
+
     def plan(self, request: GenerationRequest) -> generation.Plan:
         prompt, has_bos = self.render_prompt(request)
-        tokens = self.count_tokens(prompt, add_bos=not has_bos)
+        if isinstance(request.prompt, tuple):  # token ids are read as given
+            tokens = self.known_ids(request.prompt, "prompt")
+        else:
+            tokens = self.count_tokens(prompt, add_bos=not has_bos)
+        self.known_ids([token for token, _ in request.logit_bias], "logit_bias")
         if not tokens:
             raise InvalidRequest("The prompt is empty: give at least one token of text.", param="prompt")
         answer = self._answer_tokens(prompt, tokens, request, add_bos=not has_bos)

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, Timings, Usage
+from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, Timings, TokenLogprob, Usage
 from engines.errors import (
     ContextOverflow,
     EngineError,
@@ -37,6 +37,9 @@ HOPS: ContextVar[int] = ContextVar("hops", default=0)  # how many servers this r
 HOP_HEADER = "X-Playground-Hops"
 MAX_HOPS = 3  # hub -> instance is 1; a request arriving after 3 is going round in a loop
 
+# Sampling settings sent upstream only when they differ from these (the same defaults as here).
+_SAMPLING_DEFAULTS = {"presence_penalty": 0.0, "frequency_penalty": 0.0, "top_k": 40, "min_p": 0.05,
+                      "repeat_penalty": 1.0}
 # Reasoning models on OpenAI-style APIs take max_completion_tokens and refuse a temperature.
 _RESTRICTED = ("o1", "o3", "o4", "gpt-5")
 
@@ -108,7 +111,7 @@ class RemoteEngine:
         if request.messages is not None:
             body["messages"] = request.messages
         else:
-            body["prompt"] = request.prompt
+            body["prompt"] = list(request.prompt) if isinstance(request.prompt, tuple) else request.prompt
         restricted = any(part in self.upstream_model.lower() for part in _RESTRICTED)
         if request.max_tokens is not None:
             body["max_completion_tokens" if restricted else "max_tokens"] = request.max_tokens
@@ -124,6 +127,18 @@ class RemoteEngine:
                                        "json_schema": {"name": "output", "schema": request.json_schema}}
         elif request.json_object:
             body["response_format"] = {"type": "json_object"}
+        for name, default in _SAMPLING_DEFAULTS.items():  # only what differs: strict servers refuse the rest
+            if getattr(request, name) != default:
+                body[name] = getattr(request, name)
+        if request.logit_bias:
+            body["logit_bias"] = {str(token): bias for token, bias in request.logit_bias}
+        if request.logprobs is not None:
+            if request.messages is not None:
+                body["logprobs"], body["top_logprobs"] = True, request.logprobs
+            else:
+                body["logprobs"] = request.logprobs
+        if request.echo:
+            body["echo"] = True
         if request.ignore_eos:  # an extension (llama-server, this app): only sent when asked for
             body["ignore_eos"] = True
         if self.continues:  # this app's extensions: only sent to instances of it
@@ -163,7 +178,8 @@ class RemoteEngine:
                         first_at = first_at or time.perf_counter()
                         pieces += 1
                         deadline.at = loop.time() + self.timeouts.idle
-                        yield Chunk(text=text, reasoning=reasoning, tokens=_token_ids(choice.get("tokens")))
+                        yield Chunk(text=text, reasoning=reasoning, tokens=_token_ids(choice.get("tokens")),
+                                    logprobs=_logprobs(choice.get("logprobs")))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             log.warning("%s (%s) cannot be reached: %s", self.label, self.base_url, exc)
             raise Unreachable(f"{self.label} cannot be reached ({type(exc).__name__}).") from None
@@ -211,6 +227,21 @@ class RemoteEngine:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.debug("probe of %s (%s) failed: %s", self.label, self.base_url, exc)
             return ProbeResult(False, f"no answer ({type(exc).__name__})")
+
+    async def forward(self, method: str, path: str, body: dict[str, Any] | None,
+                      params: dict[str, str] | None = None) -> Any:
+        """A JSON call to another route of the instance (its tokenizer), errors typed as for answers."""
+        try:
+            async with asyncio.timeout(30):
+                async with self.session.request(method, self.root_url + path, json=body, params=params,
+                                                allow_redirects=False,
+                                                headers={HOP_HEADER: str(HOPS.get() + 1)}) as response:
+                    data = await response.read()
+                    if response.status != 200:
+                        raise upstream_error(response.status, data, response.headers, self.label)
+                    return json.loads(data)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise Unavailable(f"{self.label} did not answer {path} ({type(exc).__name__}).") from None
 
     async def _props_n_ctx(self) -> int | None:
         """llama-server's context length per slot, from /props (None where there is no such route)."""
@@ -268,6 +299,27 @@ def _piece(choice: dict[str, Any], chat: bool) -> tuple[str, str]:
         return choice.get("text") or "", ""
     delta = choice.get("delta") or {}
     return delta.get("content") or "", delta.get("reasoning_content") or delta.get("reasoning") or ""
+
+
+def _logprobs(data: Any) -> tuple[TokenLogprob, ...]:
+    """A chunk's log-probabilities in either OpenAI shape (chat's `content`, completions' lists); ()
+    when absent or malformed. Token ids are unknown (-1): only text and bytes travel."""
+    try:
+        if isinstance(data, dict) and isinstance(data.get("content"), list):
+            def entry(item: dict) -> TokenLogprob:
+                piece = bytes(item["bytes"]) if item.get("bytes") is not None else str(item["token"]).encode()
+                alternatives = tuple(entry(a) for a in item.get("top_logprobs") or ())
+                return TokenLogprob(-1, piece, item.get("logprob"), alternatives)
+
+            return tuple(entry(item) for item in data["content"])
+        if isinstance(data, dict) and isinstance(data.get("tokens"), list):
+            tops = data.get("top_logprobs") or [None] * len(data["tokens"])
+            return tuple(TokenLogprob(-1, str(token).encode(), logprob,
+                                      tuple(TokenLogprob(-1, str(t).encode(), lp) for t, lp in (top or {}).items()))
+                         for token, logprob, top in zip(data["tokens"], data["token_logprobs"], tops, strict=True))
+    except (KeyError, TypeError, ValueError):
+        pass
+    return ()
 
 
 def _token_ids(tokens: Any) -> tuple[int, ...]:

@@ -45,8 +45,8 @@ def fleet(tmp_path_factory, hanging_upstream) -> Iterator[Fleet]:
 models:
   {CHAT_MODEL}:
     instances:
-      - {{url: {a.v1}, name: a}}
-      - {{url: {b.v1}, name: b}}
+      - {{url: {a.v1}, name: a, continues: true}}
+      - {{url: {b.v1}, name: b, continues: true}}
   victim:
     instances:
       - {{url: "http://127.0.0.1:{victim_port}/v1", name: victim, model: {CHAT_MODEL}}}

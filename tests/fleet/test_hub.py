@@ -57,6 +57,25 @@ def test_streams_through_the_hub_match_the_openai_format(fleet):
     assert done.usage.completion_tokens == 5 and done.choices[0].finish_reason == "length"
 
 
+def test_logprobs_sampling_controls_and_the_tokenizer_pass_through_the_hub(fleet):
+    hub, direct = client(fleet.hub), client(fleet.a)
+    ask = {"model": CHAT_MODEL, "messages": HELLO, "max_tokens": 6, "temperature": 0, "logprobs": True,
+           "top_logprobs": 2, "frequency_penalty": 0.5, "extra_body": {"top_k": 10}}
+    through, alone = hub.chat.completions.create(**ask), direct.chat.completions.create(**ask)
+    assert through.choices[0].message.content == alone.choices[0].message.content
+    tokens = [[e.token for e in reply.choices[0].logprobs.content] for reply in (through, alone)]
+    assert tokens[0] == tokens[1]
+    assert all(len(e.top_logprobs) == 2 for e in through.choices[0].logprobs.content)
+    echo = hub.completions.create(model=CHAT_MODEL, prompt="The sky is", max_tokens=2, temperature=0, logprobs=1,
+                                  echo=True)
+    assert echo.choices[0].text.startswith("The sky is") and echo.choices[0].logprobs.token_logprobs[0] is None
+    text = {"content": "Hello, hub!"}
+    assert httpx.post(fleet.hub.url + "/tokenize", json=text).json()["tokens"] == \
+        httpx.post(fleet.a.url + "/tokenize", json=text).json()["tokens"]
+    info = httpx.get(fleet.hub.url + "/tokenizer_info", params={"model": CHAT_MODEL}).json()
+    assert info["chat_template"] and info["model"] == CHAT_MODEL
+
+
 def test_a_stream_whose_instance_dies_ends_with_an_error_event(fleet):
     victim = start_server(fleet.tmp_path, *INSTANCE_ARGS, port=fleet.victim_port)
     try:
