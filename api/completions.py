@@ -45,9 +45,13 @@ class _ChatFormat:
 
     @staticmethod
     def choice(done: Completion, body: ChatCompletionRequest) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": done.text}
+        message: dict[str, Any] = {"role": "assistant", "content": done.text or None if done.tool_calls else done.text}
         if done.reasoning:
             message["reasoning_content"] = done.reasoning
+        if done.tool_calls:
+            message["tool_calls"] = [{"id": call.id, "type": "function",
+                                      "function": {"name": call.name, "arguments": call.arguments}}
+                                     for call in done.tool_calls]
         return {"index": 0, "message": message, "finish_reason": done.finish_reason,
                 "logprobs": logprobs.chat(done.logprobs) if body.logprobs else None}
 
@@ -58,8 +62,19 @@ class _ChatFormat:
             delta["content"] = chunk.text
         if chunk is not None and chunk.reasoning:
             delta["reasoning_content"] = chunk.reasoning
+        if chunk is not None and chunk.tool_calls:
+            delta["tool_calls"] = [_call_delta(call) for call in chunk.tool_calls]
         return {"index": 0, "delta": delta, "finish_reason": chunk.finish_reason if chunk else None,
                 "logprobs": logprobs.chat(chunk.logprobs) if body.logprobs and chunk else None}
+
+
+def _call_delta(call) -> dict[str, Any]:
+    """A call's first piece names it; later pieces add arguments. Every piece has a `function` object
+    (the openai SDK's stream accumulator expects one)."""
+    if call.id:
+        return {"index": call.index, "id": call.id, "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments}}
+    return {"index": call.index, "function": {"arguments": call.arguments}}
 
 
 class _TextFormat:
@@ -110,7 +125,7 @@ async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt,
             yield event(fmt.delta(None, body, first=True))
         chunk, sent = first, 0
         while True:
-            if chunk.text or chunk.reasoning or chunk.finish_reason:
+            if chunk.text or chunk.reasoning or chunk.tool_calls or chunk.finish_reason:
                 choice = fmt.delta(chunk, body, sent)
                 sent += len(choice.get("text", ""))
                 payload = {**chunk_head, "choices": [choice]}

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engines.contract import GenerationRequest
+from engines.contract import GenerationRequest, Tool
 from engines.schema_budget import SCHEMA_PARAM, check_schema
 
 _STRICT = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
@@ -24,15 +24,63 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(description="JSON text, as the model produced it")
+
+
+class ToolCall(BaseModel):
+    model_config = _STRICT
+    id: str = Field(max_length=200)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     model_config = _STRICT
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = Field(None, max_length=200)
 
     def text(self) -> str:
         if isinstance(self.content, list):
             return "".join(part.text for part in self.content)
         return self.content or ""
+
+    def engine_message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "system" if self.role == "developer" else self.role, "content": self.text()}
+        if self.tool_calls:
+            message["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            message["tool_call_id"] = self.tool_call_id
+        return message
+
+
+class FunctionSpec(BaseModel):
+    model_config = _STRICT
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+class ToolSpec(BaseModel):
+    model_config = _STRICT
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class NamedFunction(BaseModel):
+    model_config = _STRICT
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    model_config = _STRICT
+    type: Literal["function"]
+    function: NamedFunction
 
 
 class JSONSchemaFormat(BaseModel):
@@ -172,8 +220,9 @@ class ChatCompletionRequest(_Sampling):
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     response_format: ResponseFormat | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
+    tools: list[ToolSpec] | None = Field(None, max_length=128)
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool = True
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     mode_options: dict[str, Any] | None = Field(
@@ -183,6 +232,9 @@ class ChatCompletionRequest(_Sampling):
     def _tool_choice_needs_tools(self):
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
             raise ValueError("tool_choice is only allowed when tools are given")
+        if isinstance(self.tool_choice, NamedToolChoice) and \
+                self.tool_choice.function.name not in {t.function.name for t in self.tools or ()}:
+            raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', which is not among the tools")
         if self.top_logprobs is not None and not self.logprobs:
             raise ValueError("top_logprobs needs logprobs: true")
         return self
@@ -191,11 +243,15 @@ class ChatCompletionRequest(_Sampling):
         fmt = self.response_format
         if fmt and fmt.type == "json_schema" and fmt.json_schema:
             check_schema(fmt.json_schema.schema_, SCHEMA_PARAM)  # before a hub forwards it or a grammar is built
+        tools = tuple(Tool(t.function.name, t.function.description, t.function.parameters) for t in self.tools or ())
+        for index, tool in enumerate(tools):
+            check_schema(tool.parameters, f"tools[{index}].function.parameters")
+        choice = self.tool_choice if isinstance(self.tool_choice, str) else "required" if self.tool_choice else "auto"
+        if isinstance(self.tool_choice, NamedToolChoice):  # a named tool: that one is required
+            tools = tuple(t for t in tools if t.name == self.tool_choice.function.name)
         return GenerationRequest(
-            messages=[
-                {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
-                for m in self.messages
-            ],
+            messages=[m.engine_message() for m in self.messages],
+            tools=tools, tool_choice=choice, parallel_tool_calls=self.parallel_tool_calls,
             max_tokens=self.max_completion_tokens or self.max_tokens,
             json_object=bool(fmt and fmt.type == "json_object"),
             json_schema=fmt.json_schema.schema_ if fmt and fmt.json_schema and fmt.type == "json_schema" else None,

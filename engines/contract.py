@@ -14,7 +14,27 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, its arguments' JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call as it streams: the first piece of a call has its id and name, later
+    ones add to its arguments (JSON text)."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -22,7 +42,7 @@ class GenerationRequest:
     """What to generate. Exactly one of `messages` (chat) or `prompt` (plain completion: text, or
     token ids) is set."""
 
-    messages: list[dict[str, str]] | None = None
+    messages: list[dict[str, Any]] | None = None
     prompt: str | tuple[int, ...] | None = None
     max_tokens: int | None = None  # None: until the context is full
     temperature: float = 0.8
@@ -35,6 +55,9 @@ class GenerationRequest:
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
     logprobs: int | None = None  # None: none; n: each token's log-probability and its n likeliest alternatives
     echo: bool = False  # plain completion: the prompt's tokens and their log-probabilities come first
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str = "auto"  # auto | required | none; a named tool is `required` with only that tool
+    parallel_tool_calls: bool = True
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: dict[str, Any] | None = None  # constrain output to this JSON schema
@@ -119,6 +142,7 @@ class Chunk:
     tokens: tuple[int, ...] = ()  # ids generated since the previous chunk, where the engine knows them
     logprobs: tuple[TokenLogprob, ...] = ()  # of those tokens, when the request asked for logprobs
     echo: tuple[TokenLogprob, ...] = ()  # on the first chunk of an echo request: the prompt's tokens
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 @dataclass
@@ -132,6 +156,7 @@ class Completion:
     timings: Timings
     created: float = field(default_factory=time.time)
     logprobs: list[TokenLogprob] = field(default_factory=list)  # when asked for
+    tool_calls: list[ToolCallDelta] = field(default_factory=list)  # whole calls (id, name, arguments)
     echo: list[TokenLogprob] = field(default_factory=list)  # the prompt's tokens, for an echo request
 
 
@@ -197,14 +222,18 @@ class Engine(Protocol):
 
 async def collect(stream: AsyncIterator[Chunk]) -> Completion:
     """Drain a stream into one Completion (the non-streaming path of every caller)."""
-    text, reasoning, logprobs, echo, last = [], [], [], [], Chunk()
+    text, reasoning, logprobs, echo, calls, last = [], [], [], [], {}, Chunk()
     async for chunk in stream:
         text.append(chunk.text)
         reasoning.append(chunk.reasoning)
         logprobs += chunk.logprobs
         echo += chunk.echo
+        for delta in chunk.tool_calls:
+            call = calls.get(delta.index) or ToolCallDelta(delta.index)
+            calls[delta.index] = ToolCallDelta(delta.index, call.id or delta.id, call.name or delta.name,
+                                               call.arguments + delta.arguments)
         last = chunk
     if last.finish_reason is None or last.usage is None or last.timings is None:
         raise RuntimeError("engine stream ended without a final chunk")
     return Completion("".join(text), "".join(reasoning), last.finish_reason, last.usage, last.timings,
-                      logprobs=logprobs, echo=echo)
+                      logprobs=logprobs, echo=echo, tool_calls=[calls[i] for i in sorted(calls)])

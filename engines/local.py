@@ -21,7 +21,7 @@ import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
-from engines import generation
+from engines import generation, tools
 from engines.batch import Batch
 from engines.catalog import ModelSpec
 from engines.contract import Chunk, GenerationRequest, Load, ProbeResult
@@ -200,12 +200,14 @@ class LocalEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         # The request's text and schema are untrusted: their CPU work runs on a worker thread, bounded
         # in time, so /health and every other stream go on meanwhile.
+        served = tools.as_envelope(request)  # these templates know no tools: the JSON envelope
         try:
-            plan, sampler = await asyncio.wait_for(asyncio.to_thread(self._prepare, request), PREPARE_SECONDS)
+            plan, sampler = await asyncio.wait_for(asyncio.to_thread(self._prepare, served), PREPARE_SECONDS)
         except TimeoutError:
             raise InvalidRequest(f"Preparing this request took over {PREPARE_SECONDS:g} s (template, tokens "
                                  "and grammar); simplify the messages or the schema.") from None
-        async for chunk in self.generate(plan, sampler):
+        chunks = self.generate(plan, sampler)
+        async for chunk in tools.read_envelope(chunks) if tools.calls_tools(request) else chunks:
             yield chunk
 
     def _prepare(self, request: GenerationRequest) -> tuple[generation.Plan, generation.Sampler]:

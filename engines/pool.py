@@ -174,7 +174,7 @@ class _Answer:
 
     def resumable(self, error: EngineError) -> bool:
         return (self.original.resume and self.resumes < MAX_RESUMES and not self.reasoning
-                and isinstance(error, Unavailable))
+                and not self.original.tools and isinstance(error, Unavailable))  # an envelope is not text
 
 
 class Pool:

@@ -22,7 +22,16 @@ from typing import Any
 
 import aiohttp
 
-from engines.contract import Chunk, GenerationRequest, Load, ProbeResult, Timings, TokenLogprob, Usage
+from engines.contract import (
+    Chunk,
+    GenerationRequest,
+    Load,
+    ProbeResult,
+    Timings,
+    TokenLogprob,
+    ToolCallDelta,
+    Usage,
+)
 from engines.errors import (
     ContextOverflow,
     EngineError,
@@ -110,6 +119,12 @@ class RemoteEngine:
                                 "stream_options": {"include_usage": True}}
         if request.messages is not None:
             body["messages"] = request.messages
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                               "parameters": t.parameters}} for t in request.tools]
+            body["tool_choice"] = request.tool_choice
+            if not request.parallel_tool_calls:
+                body["parallel_tool_calls"] = False
         else:
             body["prompt"] = list(request.prompt) if isinstance(request.prompt, tuple) else request.prompt
         restricted = any(part in self.upstream_model.lower() for part in _RESTRICTED)
@@ -174,6 +189,10 @@ class RemoteEngine:
                 for choice in event.get("choices") or ():
                     text, reasoning = _piece(choice, chat)
                     finish = choice.get("finish_reason") or finish
+                    calls = _tool_calls((choice.get("delta") or {}).get("tool_calls")) if chat else ()
+                    if calls:
+                        deadline.at = loop.time() + self.timeouts.idle
+                        yield Chunk(tool_calls=calls)
                     if text or reasoning:
                         first_at = first_at or time.perf_counter()
                         pieces += 1
@@ -201,7 +220,7 @@ class RemoteEngine:
         usage = usage or {}
         completion_tokens = int(usage.get("completion_tokens") or pieces)
         yield Chunk(
-            finish_reason="length" if finish == "length" else "stop",
+            finish_reason=finish if finish in ("length", "tool_calls") else "stop",
             usage=Usage(int(usage.get("prompt_tokens") or 0), completion_tokens,
                         int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)),
             timings=Timings(ttft_ms=((first_at or ended) - started) * 1000, generation_ms=(ended - started) * 1000,
@@ -320,6 +339,17 @@ def _logprobs(data: Any) -> tuple[TokenLogprob, ...]:
     except (KeyError, TypeError, ValueError):
         pass
     return ()
+
+
+def _tool_calls(deltas: Any) -> tuple[ToolCallDelta, ...]:
+    """A delta's tool-call pieces as OpenAI streams them; malformed ones are dropped."""
+    out = []
+    for delta in deltas if isinstance(deltas, list) else ():
+        function = delta.get("function") if isinstance(delta, dict) else None
+        if isinstance(delta, dict) and isinstance(delta.get("index"), int) and isinstance(function, dict):
+            out.append(ToolCallDelta(delta["index"], str(delta.get("id") or ""), str(function.get("name") or ""),
+                                     str(function.get("arguments") or "")))
+    return tuple(out)
 
 
 def _token_ids(tokens: Any) -> tuple[int, ...]:

@@ -76,6 +76,22 @@ def test_logprobs_sampling_controls_and_the_tokenizer_pass_through_the_hub(fleet
     assert info["chat_template"] and info["model"] == CHAT_MODEL
 
 
+def test_tool_calls_pass_through_the_hub_streamed_and_not(fleet):
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    ask = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": "Weather in Oslo?"}], "tools": [tool],
+           "tool_choice": "required", "parallel_tool_calls": False, "max_tokens": 40, "temperature": 0}
+    through, alone = client(fleet.hub).chat.completions.create(**ask), client(fleet.a).chat.completions.create(**ask)
+    assert through.choices[0].finish_reason == "tool_calls"
+    assert [(c.function.name, c.function.arguments) for c in through.choices[0].message.tool_calls] == \
+        [(c.function.name, c.function.arguments) for c in alone.choices[0].message.tool_calls]
+    streamed = client(fleet.hub).chat.completions.create(**ask, stream=True)
+    deltas = [d for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or ()]
+    assert deltas[0].id and deltas[0].function.name == "get_weather"
+    arguments = alone.choices[0].message.tool_calls[0].function.arguments
+    assert "".join(d.function.arguments or "" for d in deltas) == arguments
+
+
 def test_a_stream_whose_instance_dies_ends_with_an_error_event(fleet):
     victim = start_server(fleet.tmp_path, *INSTANCE_ARGS, port=fleet.victim_port)
     try:

@@ -1,0 +1,250 @@
+"""Tool calling for models whose chat template knows no tools: a JSON envelope the grammar enforces.
+
+The model is told the tools in a system message and answers with JSON only, either
+`{"tool_calls": [{"name": ..., "arguments": {...}}, ...]}` or `{"content": "..."}`. A grammar built
+from that envelope's JSON schema (each tool's own `parameters` inside) makes every call valid:
+`required` (or a named tool) leaves only the calls branch, one call unless parallel calls are allowed.
+`EnvelopeReader` turns the envelope, as it streams, into answer text and tool-call deltas (the id and
+name once, then the arguments in fragments), so no JSON reaches the client as content.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engines.contract import Chunk, GenerationRequest, Tool, ToolCallDelta
+
+_DECODER = json.JSONDecoder()
+
+
+def calls_tools(request: GenerationRequest) -> bool:
+    return bool(request.tools) and request.tool_choice != "none"
+
+
+def as_envelope(request: GenerationRequest) -> GenerationRequest:
+    """The request a template without tools can serve: the tools (if offered) explained, the history
+    in plain messages, the envelope's grammar. Unchanged when there are no tools and no tool history."""
+    history = any(m.get("tool_calls") or m["role"] == "tool" for m in request.messages or ())
+    if not calls_tools(request) and not history:
+        return request
+    offered = request.tools if calls_tools(request) else ()
+    required = request.tool_choice == "required"
+    messages = prompt_messages(request.messages or [], offered, required=required)
+    if not offered:
+        return replace(request, messages=messages, tools=())
+    schema = envelope_schema(offered, required=required, parallel=request.parallel_tool_calls)
+    return replace(request, messages=messages, json_schema=schema, json_object=False)
+
+
+async def read_envelope(chunks) -> AsyncIterator[Chunk]:
+    """The engine's chunks of an envelope as answer text and tool-call deltas."""
+    reader = EnvelopeReader()
+    try:
+        async for chunk in chunks:
+            text, calls = reader.feed(chunk.text)
+            # Cut short by max_tokens, a call may be incomplete: `length` says so, as OpenAI does.
+            finish = "tool_calls" if chunk.finish_reason == "stop" and reader.called else chunk.finish_reason
+            yield replace(chunk, text=text, tool_calls=calls, finish_reason=finish)
+    finally:
+        await chunks.aclose()  # closed early (client gone): the generation stops now, not at garbage collection
+
+
+def envelope_schema(tools: tuple[Tool, ...], *, required: bool, parallel: bool) -> dict[str, Any]:
+    calls = {"type": "array", "minItems": 1, "items": {"oneOf": [
+        {"type": "object", "properties": {"name": {"const": tool.name}, "arguments": tool.parameters},
+         "required": ["name", "arguments"], "additionalProperties": False} for tool in tools]}}
+    if not parallel:
+        calls["maxItems"] = 1
+    call = {"type": "object", "properties": {"tool_calls": calls}, "required": ["tool_calls"],
+            "additionalProperties": False}
+    if required:
+        return call
+    answer = {"type": "object", "properties": {"content": {"type": "string"}}, "required": ["content"],
+              "additionalProperties": False}
+    return {"oneOf": [call, answer]}
+
+
+def prompt_messages(messages: list[dict[str, Any]], tools: tuple[Tool, ...], *, required: bool) -> list[dict[str, str]]:
+    """The conversation as plain chat messages: the tools and the envelope explained in a system
+    message; earlier calls as the envelope they were; tool results as user messages naming the call."""
+    listed = json.dumps([{"name": t.name, "description": t.description, "parameters": t.parameters} for t in tools])
+    how = ('Call one or more of them: reply with JSON only, {"tool_calls": [{"name": "<function>", "arguments": '
+           '{...}}]}.' if required else
+           'Reply with JSON only: {"tool_calls": [{"name": "<function>", "arguments": {...}}]} to call functions, '
+           'or {"content": "<your answer>"} to answer directly.')
+    instructions = f"You can call these functions:\n{listed}\n{how}" if tools else ""
+    names = {call.get("id"): (call.get("function") or {}).get("name", "") for m in messages
+             for call in m.get("tool_calls") or ()}
+    out: list[dict[str, str]] = []
+    for message in messages:
+        role, content = message["role"], message.get("content") or ""
+        if role == "assistant" and message.get("tool_calls"):
+            calls = [{"name": call["function"]["name"], "arguments": _arguments(call["function"].get("arguments"))}
+                     for call in message["tool_calls"]]
+            content = (json.dumps({"tool_calls": calls}) if tools else  # no tools now: no envelope to imitate
+                       "; ".join(f"(called {c['name']} with {json.dumps(c['arguments'])})" for c in calls))
+        elif role == "assistant" and tools:  # answers in the envelope too: the model sees the format used
+            content = json.dumps({"content": content})
+        elif role == "tool":
+            role = "user"
+            name = names.get(message.get("tool_call_id"), "")
+            content = f"Result of {name or 'the function'} (call {message.get('tool_call_id')}): {content}"
+        out.append({"role": role, "content": content})
+    if not instructions:
+        return out
+    if out and out[0]["role"] == "system":
+        return [{"role": "system", "content": out[0]["content"] + "\n\n" + instructions}, *out[1:]]
+    return [{"role": "system", "content": instructions}, *out]
+
+
+def _arguments(arguments: Any) -> Any:
+    if isinstance(arguments, str):
+        try:
+            return json.loads(arguments)
+        except ValueError:
+            return arguments
+    return arguments
+
+
+@dataclass
+class _Call:
+    name: str | None = None
+    arguments: str = ""  # the raw JSON text of the arguments so far
+    id: str = ""
+
+
+class EnvelopeReader:
+    """Reads the envelope as it grows; `feed(text)` returns (answer text, call deltas) new since the
+    last feed. The grammar guarantees a valid prefix of the envelope at every step."""
+
+    def __init__(self):
+        self.text = ""
+        self._content_sent = 0
+        self._calls: list[_Call] = []
+
+    @property
+    def called(self) -> bool:
+        return bool(self._calls)
+
+    def feed(self, piece: str) -> tuple[str, tuple[ToolCallDelta, ...]]:
+        self.text += piece
+        mode, content, calls = _parse(self.text)
+        if mode == "content":
+            new, self._content_sent = content[self._content_sent:], len(content)
+            return new, ()
+        deltas = []
+        for index, (name, arguments) in enumerate(calls):
+            if name is None:
+                break
+            if index == len(self._calls):
+                self._calls.append(_Call(name, "", f"call_{secrets.token_hex(12)}"))
+                deltas.append(ToolCallDelta(index, id=self._calls[index].id, name=name))
+            call = self._calls[index]
+            if len(arguments) > len(call.arguments):
+                deltas.append(ToolCallDelta(index, arguments=arguments[len(call.arguments):]))
+                call.arguments = arguments
+        return "", tuple(deltas)
+
+
+def _parse(text: str) -> tuple[str, str, list[tuple[str | None, str]]]:
+    """("content", answer so far, []) or ("calls", "", [(name or None, raw arguments so far)]) of a
+    prefix of the envelope; ("", "", []) while it is undecided."""
+    i = _skip(text, 0)
+    if not text.startswith("{", i):
+        return "", "", []
+    key, i = _string(text, _skip(text, i + 1))
+    i = _skip(text, i)
+    if key is None or not text.startswith(":", i):
+        return "", "", []
+    i = _skip(text, i + 1)
+    if key == "content":
+        return "content", _partial_string(text, i), []
+    if key != "tool_calls" or not text.startswith("[", i):
+        return "", "", []
+    calls: list[tuple[str | None, str]] = []
+    i = _skip(text, i + 1)
+    while text.startswith("{", i):
+        name, arguments = None, ""
+        i = _skip(text, i + 1)
+        while i < len(text) and text[i] == '"':
+            field, i = _string(text, i)
+            i = _skip(text, i)
+            if field is None or not text.startswith(":", i):
+                calls.append((name, arguments))
+                return "calls", "", calls
+            i = _skip(text, i + 1)
+            if field == "name":
+                name, i = _string(text, i)
+                if name is None:
+                    calls.append((None, ""))
+                    return "calls", "", calls
+            else:
+                end = _value_end(text, i)
+                arguments = text[i:end] if end is not None else text[i:]
+                if end is None:
+                    calls.append((name, arguments))
+                    return "calls", "", calls
+                i = end
+            i = _skip(text, i)
+            if text.startswith(",", i):
+                i = _skip(text, i + 1)
+        calls.append((name, arguments))
+        if not text.startswith("}", i):
+            return "calls", "", calls
+        i = _skip(text, i + 1)
+        if text.startswith(",", i):
+            i = _skip(text, i + 1)
+    return "calls", "", calls
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _string(text: str, i: int) -> tuple[str | None, int]:
+    """A complete JSON string at i, and where it ends; (None, i) if it is not complete yet."""
+    try:
+        value, end = _DECODER.raw_decode(text, i)
+    except ValueError:
+        return None, i
+    return (value, end) if isinstance(value, str) else (None, i)
+
+
+def _value_end(text: str, i: int) -> int | None:
+    try:
+        return _DECODER.raw_decode(text, i)[1]
+    except ValueError:
+        return None
+
+
+def _partial_string(text: str, i: int) -> str:
+    """The decoded characters of a JSON string starting at i, as far as they are complete."""
+    if not text.startswith('"', i):
+        return ""
+    out, j = [], i + 1
+    while j < len(text):
+        char = text[j]
+        if char == '"':
+            break
+        if char == "\\":
+            if j + 1 >= len(text):
+                break
+            if text[j + 1] == "u":
+                width = 12 if text[j + 2:j + 4].lower() in ("d8", "d9", "da", "db") else 6  # a surrogate pair
+                if j + width > len(text):
+                    break
+                out.append(json.loads(f'"{text[j:j + width]}"').encode("utf-8", "replace").decode())  # no lone halves
+                j += width
+                continue
+            out.append(json.loads(f'"{text[j:j + 2]}"'))
+            j += 2
+            continue
+        out.append(char)
+        j += 1
+    return "".join(out)
