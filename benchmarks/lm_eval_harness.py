@@ -1,6 +1,6 @@
 """lm-evaluation-harness against the app, checked against llama-cpp-python scoring the same tokens.
 
-    python -m venv /tmp/lm-eval && /tmp/lm-eval/bin/pip install lm-eval "numpy<2"
+    python -m venv /tmp/lm-eval && /tmp/lm-eval/bin/pip install "lm-eval[api]"   # its own venv: it needs numpy 2
     python -m benchmarks.lm_eval_harness --lm-eval /tmp/lm-eval/bin/lm_eval
 
 Runs a small multiple-choice task kept in this repository (benchmarks/data/multiple_choice.jsonl, no
@@ -78,10 +78,12 @@ def main() -> None:
 
         llm = llama_cpp.Llama(str(resolve_path(find(CHAT_MODEL))), n_ctx=2048, n_threads=2, logits_all=True,
                               verbose=False)
-        differences = []
+        differences, examples = [], None
         for sample in samples:
-            for (context, continuation), response in zip(sample["arguments"], sample["resps"], strict=True):
-                served = response[0][0]
+            pairs = [(a["arg_0"], a["arg_1"]) for _, a in sorted(sample["arguments"].items(),
+                                                                 key=lambda item: int(item[0].rpartition("_")[2]))]
+            for (context, continuation), response in zip(pairs, sample["resps"], strict=True):
+                served = float(response[0][0])
                 # As lm-eval encodes a pair: trailing spaces move to the continuation, which is what the
                 # whole text's tokens hold after the context's.
                 spaces = len(context) - len(context.rstrip())
@@ -90,12 +92,13 @@ def main() -> None:
                 head = tokens(context)
                 direct = direct_loglikelihood(llm, head, tokens(context + continuation)[len(head):])
                 differences.append(abs(served - direct))
+                examples = examples or (served, direct)
     finally:
         stop_server(server)
     accuracy = results["results"]["playground_multiple_choice"]["acc,none"]
     print(f"lm-eval local-completions, {len(samples)} questions, {len(differences)} log-likelihoods, {CHAT_MODEL}")
     print(f"accuracy {accuracy:.3f}; served vs llama-cpp-python: max |difference| {max(differences):.2e}, "
-          f"mean {np.mean(differences):.2e} (target <= 1e-3)")
+          f"mean {np.mean(differences):.2e} (target <= 1e-3); e.g. {examples[0]:.6f} served, {examples[1]:.6f} direct")
 
 
 if __name__ == "__main__":
