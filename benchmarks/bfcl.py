@@ -1,7 +1,7 @@
 """Function calling on the Berkeley Function Calling Leaderboard's own questions, offline.
 
     pip install --no-deps bfcl-eval          # the leaderboard's data, as JSON lines in the package
-    python -m benchmarks.bfcl [--items 50] [--llama-server PATH]
+    python -m benchmarks.bfcl [--items 50] [--llama-server PATH] [--categories simple_python,irrelevance]
 
 Runs the `simple_python`, `multiple`, `parallel` and `irrelevance` categories (the first `--items` of
 each) against this app and, given a llama-server binary (built from the llama.cpp vendored in
@@ -158,7 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--llama-server", default=None)
+    parser.add_argument("--categories", default=",".join(CATEGORIES))
     args = parser.parse_args()
+    categories = args.categories.split(",")
     tmp = Path(tempfile.mkdtemp())
     app = start_server(tmp, "--model", CHAT_MODEL, "--no-ui", "--threads", "2", "--log-level", "warning")
     sides = {"app": app.url}
@@ -169,10 +171,10 @@ def main() -> None:
 
         peer, sides["llama-server"] = start_llama_server(args.llama_server, resolve_path(find(CHAT_MODEL)),
                                                          tmp / "llama-server.log")
-    print(f"BFCL ({', '.join(CATEGORIES)}; first {args.items} each), {CHAT_MODEL}, {os.cpu_count()} CPUs")
+    print(f"BFCL ({', '.join(categories)}; first {args.items} each), {CHAT_MODEL}, {os.cpu_count()} CPUs")
     print(f"{'category':16}" + "".join(f"{side + ' acc':>18}{side + ' valid':>20}" for side in sides))
     try:
-        for category in CATEGORIES:
+        for category in categories:
             scores = {side: [0, 0, 0] for side in sides}  # correct, valid calls, calls
             items = load(category, args.items)
             for question, truth in items:
