@@ -138,9 +138,10 @@ def correct(category: str, calls: list, truth: list) -> bool:
     return True
 
 
-def start_llama_server(binary: str, model_path: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_llama_server(binary: str, model_path: Path, log: Path, context: int = 4096) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([binary, "-m", str(model_path), "--port", str(port), "--jinja", "-t", "2", "-c", "4096"],
+    process = subprocess.Popen([binary, "-m", str(model_path), "--port", str(port), "--jinja", "-t", "2", "-c",
+                                str(context)],
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
