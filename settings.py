@@ -5,6 +5,7 @@ the catalog's tuning for each model; a flag here overrides them for every hosted
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -32,6 +33,13 @@ class Settings(BaseSettings):
     flash_attn: Literal["on", "off"] = Field(
         "off", description="Flash attention: faster decoding on CPU (as llama-server's default); 'off' keeps "
         "llama-cpp-python's arithmetic, so a seed gives the same text as there")
+    chat_template_file: str | None = Field(
+        None, description="Jinja chat template used instead of each hosted model's own (as llama-server's "
+        "--chat-template-file)")
+    tool_format: Literal["auto", "envelope", "hermes", "mistral", "llama3"] = Field(
+        "auto", description="How models call tools: 'auto' uses the format the chat template teaches (Hermes/Qwen "
+        "<tool_call>, Mistral [TOOL_CALLS], Llama 3 JSON) and a JSON envelope when it teaches none; 'envelope' "
+        "always uses the envelope")
     max_queue: int = Field(16, ge=0, description="Requests allowed to wait for a slot; more get 429")
     queue_timeout: float = Field(60.0, gt=0, description="Seconds a request may wait for a slot; then 503")
     api_keys: Annotated[list[str], NoDecode] = Field(
@@ -95,6 +103,26 @@ class Settings(BaseSettings):
             if value and not value.startswith(("http://", "https://")):
                 raise ValueError(f"--{name.replace('_', '-')} must start with http:// or https://, got {value!r}")
         return self
+
+    @model_validator(mode="after")
+    def _chat_template_readable(self):
+        if self.chat_template_file:
+            import jinja2
+
+            try:
+                jinja2.Environment().parse(self.chat_template)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ValueError(f"--chat-template-file {self.chat_template_file}: line {exc.lineno}: {exc}") from None
+        return self
+
+    @property
+    def chat_template(self) -> str | None:
+        if not self.chat_template_file:
+            return None
+        try:
+            return Path(self.chat_template_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--chat-template-file: cannot read {self.chat_template_file}: {exc}") from None
 
     @field_validator("models", "api_keys", mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
     pip install --no-deps bfcl-eval          # the leaderboard's data, as JSON lines in the package
     python -m benchmarks.bfcl [--items 50] [--llama-server PATH] [--categories simple_python,irrelevance]
+                              [--template tests/data/templates/qwen2.5-instruct.jinja]
 
 Runs the `simple_python`, `multiple`, `parallel` and `irrelevance` categories (the first `--items` of
 each) against this app and, given a llama-server binary (built from the llama.cpp vendored in
@@ -9,7 +10,9 @@ llama-cpp-python's sdist, see benchmarks/engine_vs_llama_server.py; started with
 llama-server on the same GGUF, alternating questions, and prints side by side: accuracy with a
 BFCL-style AST check (function name; every argument among the accepted values, an optional one may be
 left out; no unknown argument; parallel calls matched in any order; irrelevance = no call) and the
-share of calls whose arguments validate against the tool's schema.
+share of calls whose arguments validate against the tool's schema. With `--template`, both also run
+with that chat template in place of the model's own (a template that teaches a native tool format:
+the app's native-format path next to its JSON envelope, and llama-server's parser of that format).
 
 Targets: 100% schema-valid calls; accuracy >= llama-server's in every category.
 """
@@ -138,10 +141,11 @@ def correct(category: str, calls: list, truth: list) -> bool:
     return True
 
 
-def start_llama_server(binary: str, model_path: Path, log: Path, context: int = 4096) -> tuple[subprocess.Popen, str]:
+def start_llama_server(binary: str, model_path: Path, log: Path, context: int = 4096,
+                       template: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen([binary, "-m", str(model_path), "--port", str(port), "--jinja", "-t", "2", "-c",
-                                str(context)],
+                                str(context), *(["--chat-template-file", template] if template else [])],
                                stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -160,18 +164,26 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--llama-server", default=None)
     parser.add_argument("--categories", default=",".join(CATEGORIES))
+    parser.add_argument("--template", default=None, help="also run both with this chat template")
     args = parser.parse_args()
     categories = args.categories.split(",")
     tmp = Path(tempfile.mkdtemp())
-    app = start_server(tmp, "--model", CHAT_MODEL, "--no-ui", "--threads", "2", "--log-level", "warning")
-    sides = {"app": app.url}
-    peer = None
+    flags = ("--model", CHAT_MODEL, "--no-ui", "--threads", "2", "--log-level", "warning")
+    apps = [start_server(tmp, *flags)]
+    sides = {"app": apps[0].url}
+    if args.template:
+        apps.append(start_server(tmp, *flags, "--chat-template-file", args.template))
+        sides["app+tpl"] = apps[1].url
+    peers = []
     if args.llama_server:
         from engines.catalog import find
         from engines.model_files import resolve_path
 
-        peer, sides["llama-server"] = start_llama_server(args.llama_server, resolve_path(find(CHAT_MODEL)),
-                                                         tmp / "llama-server.log")
+        for side, template in (("llama-server", None), ("llama-server+tpl", args.template)):
+            if side == "llama-server" or template:
+                peer, sides[side] = start_llama_server(args.llama_server, resolve_path(find(CHAT_MODEL)),
+                                                       tmp / f"{side}.log", template=template)
+                peers.append(peer)
     print(f"BFCL ({', '.join(categories)}; first {args.items} each), {CHAT_MODEL}, {os.cpu_count()} CPUs")
     print(f"{'category':16}" + "".join(f"{side + ' acc':>18}{side + ' valid':>20}" for side in sides))
     try:
@@ -188,8 +200,9 @@ def main() -> None:
                 f"{s[0] / len(items):>18.0%}{(f'{s[1] / s[2]:.0%} of {s[2]}' if s[2] else 'no calls'):>20}"
                 for s in scores.values()))
     finally:
-        stop_server(app)
-        if peer is not None:
+        for app in apps:
+            stop_server(app)
+        for peer in peers:
             peer.terminate()
             peer.wait(10)
 

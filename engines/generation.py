@@ -36,6 +36,7 @@ class Plan:
     thinking: bool
     starts_in_reasoning: bool
     answer_tokens: int = 0  # the last N prompt tokens are an answer begun elsewhere (request.prefix)
+    grammar_root: str = "root"
 
     @property
     def answer_starts(self) -> int:
@@ -60,13 +61,20 @@ def token_logprob(ctx: llama_cpp.llama_context_p, index: int, token: int, top: i
 
 
 class Sampler:
-    """A llama.cpp sampler chain: logit biases (and the ignore_eos ban) -> grammar -> penalties ->
-    greedy, or top-k -> top-p -> min-p -> temperature -> seeded draw. The defaults (top-k 40, min-p
-    0.05) are llama-cpp-python's, so a seed gives the same text as there."""
+    """A llama.cpp sampler chain — logit biases (and the ignore_eos ban) -> penalties -> greedy, or
+    top-k -> top-p -> min-p -> temperature -> seeded draw — and a grammar beside it. The defaults
+    (top-k 40, min-p 0.05) are llama-cpp-python's, so a seed gives the same text as there.
+
+    With a grammar, a token is first chosen without it and kept if the grammar allows it (one candidate
+    to check); only otherwise is it chosen again among the tokens the grammar allows (every candidate
+    checked). That is the distribution of choosing among allowed tokens only, as llama-server samples,
+    at a fraction of the cost: checking the whole vocabulary each step made grammar-constrained answers
+    2.4x slower (SmolLM2, 49k tokens)."""
 
     def __init__(self, vocab: llama_cpp.llama_vocab_p, n_vocab: int, plan: Plan):
         request = plan.request
         self.n_vocab = n_vocab
+        self.grammar = None
         self.chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         biases = [*request.logit_bias, *((token, float("-inf")) for token in plan.banned_tokens)]
         if biases:
@@ -74,13 +82,6 @@ class Sampler:
             for entry, (token, bias) in zip(entries, biases, strict=True):
                 entry.token, entry.bias = token, bias
             self._add(llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(entries), entries))
-        if plan.grammar is not None:
-            grammar = llama_cpp.llama_sampler_init_grammar(vocab, plan.grammar.encode(), b"root")
-            if not grammar:  # llama.cpp returns NULL when it cannot parse the grammar
-                self.close()
-                raise InvalidRequest("The grammar derived from response_format could not be parsed.",
-                                     param="response_format")
-            self._add(grammar)
         if request.presence_penalty or request.frequency_penalty or request.repeat_penalty != 1.0:
             window = plan.max_new_tokens + plan.answer_tokens  # the whole answer, as OpenAI's penalties see it
             self._add(llama_cpp.llama_sampler_init_penalties(n_vocab, max(window, 1), request.repeat_penalty,
@@ -95,36 +96,81 @@ class Sampler:
             self._add(llama_cpp.llama_sampler_init_temp(request.temperature))
             seed = request.seed if request.seed is not None else random.getrandbits(32)
             self._add(llama_cpp.llama_sampler_init_dist(seed))
+        if plan.grammar is not None:
+            self.grammar = grammar_sampler(vocab, plan)
+            if not self.grammar:  # llama.cpp returns NULL when it cannot parse the grammar
+                self.close()
+                param = "tools" if plan.request.tools else "response_format"
+                raise InvalidRequest(f"The grammar derived from {param} could not be parsed.", param=param)
+        self._one = (llama_cpp.llama_token_data * 1)()
 
     def _add(self, sampler) -> None:
         llama_cpp.llama_sampler_chain_add(self.chain, sampler)  # the chain owns it from here
 
     def sample(self, ctx: llama_cpp.llama_context_p, index: int) -> int:
         """Samples from the logits of batch entry `index` (and advances the grammar, if any)."""
-        return llama_cpp.llama_sampler_sample(self.chain, ctx, index)
+        if self.grammar is None:
+            return llama_cpp.llama_sampler_sample(self.chain, ctx, index)
+        token = self._choose(ctx, index, constrained=False)
+        if not self._allows(token):
+            token = self._choose(ctx, index, constrained=True)
+        self._accept(token)
+        return token
 
     def replay(self, ctx: llama_cpp.llama_context_p, index: int, token: int) -> None:
         """What `sample` would have done at batch entry `index` had it picked `token`: the same draws
         from the random generator, the grammar advanced by `token`."""
+        if self.grammar is not None and not self._allows(self._choose(ctx, index, constrained=False)):
+            self._choose(ctx, index, constrained=True)
+        elif self.grammar is None:
+            self._choose(ctx, index, constrained=False)
+        self._accept(token)
+
+    def _choose(self, ctx: llama_cpp.llama_context_p, index: int, *, constrained: bool) -> int:
+        """The chain's choice from the logits at batch entry `index` (among the tokens the grammar
+        allows, if `constrained`), nothing accepted yet."""
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(self.n_vocab,))
         data = np.empty(self.n_vocab, dtype=_TOKEN_DATA)  # as llama_sampler_sample builds it: every id, in order
         data["id"], data["logit"], data["p"] = np.arange(self.n_vocab, dtype=np.int32), logits, 0.0
         candidates = llama_cpp.llama_token_data_array(
             data=data.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), size=self.n_vocab,
             selected=-1, sorted=False)
+        if constrained:
+            llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
         llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(candidates))
+        return int(data["id"][candidates.selected])
+
+    def _allows(self, token: int) -> bool:
+        one = self._one
+        one[0].id, one[0].logit, one[0].p = token, 0.0, 0.0
+        candidates = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(candidates))
+        return one[0].logit != float("-inf")
+
+    def _accept(self, token: int) -> None:
+        if self.grammar is not None:
+            llama_cpp.llama_sampler_accept(self.grammar, token)
         llama_cpp.llama_sampler_accept(self.chain, token)
 
     def close(self) -> None:
         if self.chain:
             llama_cpp.llama_sampler_free(self.chain)
             self.chain = None
+        if self.grammar:
+            llama_cpp.llama_sampler_free(self.grammar)
+            self.grammar = None
 
 
-def check_answer_prefix(vocab: llama_cpp.llama_vocab_p, grammar: str, tokens: list[int]) -> None:
-    """Refuses an answer prefix the response format does not allow (accepting a token the grammar
-    forbids would abort llama.cpp)."""
-    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+def grammar_sampler(vocab: llama_cpp.llama_vocab_p, plan: Plan):
+    """The plan's grammar as a llama.cpp sampler (NULL if it does not parse)."""
+    return llama_cpp.llama_sampler_init_grammar(vocab, plan.grammar.encode(), plan.grammar_root.encode())
+
+
+def check_answer_prefix(vocab: llama_cpp.llama_vocab_p, plan: Plan) -> None:
+    """Refuses an answer prefix the response format (or tool format) does not allow (accepting a token
+    the grammar forbids would abort llama.cpp)."""
+    tokens = plan.prompt_tokens[plan.answer_starts:]
+    sampler = grammar_sampler(vocab, plan)
     one = (llama_cpp.llama_token_data * 1)()
     try:
         for token in tokens:
@@ -139,20 +185,23 @@ def check_answer_prefix(vocab: llama_cpp.llama_vocab_p, grammar: str, tokens: li
 
 
 class Pieces:
-    """Token id -> the bytes it stands for, cached (special tokens render as nothing, as in the API)."""
+    """Token id -> the bytes it stands for, cached (special tokens render as nothing, as in the API,
+    except those `shown`: the markers of the model's tool calls, which the answer's reader looks for)."""
 
-    def __init__(self, vocab: llama_cpp.llama_vocab_p):
+    def __init__(self, vocab: llama_cpp.llama_vocab_p, shown: frozenset[int] = frozenset()):
         self._vocab = vocab
+        self._shown = shown
         self._cache: dict[int, bytes] = {}
         self._buffer = ctypes.create_string_buffer(64)
 
     def __getitem__(self, token: int) -> bytes:
         piece = self._cache.get(token)
         if piece is None:
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, False)
+            special = token in self._shown
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, len(self._buffer), 0, special)
             if n < 0:  # longer than the buffer: llama.cpp says how long
                 self._buffer = ctypes.create_string_buffer(-n)
-                n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, -n, 0, False)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, -n, 0, special)
             piece = self._cache[token] = self._buffer.raw[:n]
         return piece
 

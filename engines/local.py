@@ -21,7 +21,7 @@ import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
-from engines import generation, tools
+from engines import generation, tool_formats, tools
 from engines.batch import Batch
 from engines.catalog import ModelSpec
 from engines.contract import Chunk, GenerationRequest, Load, ProbeResult
@@ -43,7 +43,7 @@ _CHATML = (
 
 class LocalEngine:
     def __init__(self, spec: ModelSpec, path: Path, *, max_queue: int, queue_timeout: float,
-                 flash_attn: bool = False):
+                 flash_attn: bool = False, chat_template: str | None = None, tool_format: str = "auto"):
         self.spec = spec
         self.model_id = spec.id
         self.continues = True  # takes GenerationRequest.prefix
@@ -52,7 +52,9 @@ class LocalEngine:
         before = _resident_bytes()
         self._model = load_model(path)
         loaded = _resident_bytes()
-        self._pieces = generation.Pieces(self._model.vocab)
+        template = chat_template or self._model.metadata().get("tokenizer.chat_template") or _CHATML
+        self.tool_format = tool_formats.choose(tool_format, template)  # None: the JSON envelope
+        self._pieces = generation.Pieces(self._model.vocab, shown=frozenset(self._marker_tokens()))
         self.batch = Batch(
             self._model.model, n_seq=spec.max_concurrent, n_ctx=spec.n_ctx, n_batch=spec.n_batch,
             n_threads=spec.n_threads, flash_attn=flash_attn, eog_tokens=frozenset(self.eog_tokens),
@@ -62,7 +64,6 @@ class LocalEngine:
         self.memory_mb = {"weights": round((loaded - before) / 1e6, 1),
                           "context": round((_resident_bytes() - loaded) / 1e6, 1)}
         self.load_seconds = time.perf_counter() - started
-        template = self._model.metadata().get("tokenizer.chat_template") or _CHATML
         self._formatter = Jinja2ChatFormatter(
             template=template,
             eos_token=self._token_text(self._model.token_eos()),
@@ -72,6 +73,17 @@ class LocalEngine:
         self.slots = SlotPool(range(spec.max_concurrent), max_queue=max_queue, queue_timeout=queue_timeout,
                               name=spec.id)
         self._closed = False
+
+    def _marker_tokens(self) -> tuple[int, ...]:
+        """The special token that opens this model's tool calls, if its opener is one (Mistral's
+        [TOOL_CALLS]): rendered as its text, so the answer's reader sees the calls begin."""
+        if self.tool_format is None:
+            return ()
+        tokens = self._model.tokenize(self.tool_format.opener.encode(), add_bos=False, special=True)
+        if len(tokens) == 1 and llama_cpp.llama_vocab_get_attr(self._model.vocab, tokens[0]) & \
+                llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+            return tuple(tokens)
+        return ()
 
     def _token_text(self, token: int) -> str:
         return self._model.token_get_text(token) if token != -1 else ""
@@ -95,7 +107,10 @@ class LocalEngine:
         if request.prompt is not None:
             return request.prompt, False
         try:
-            return self._formatter(messages=request.messages).prompt, True
+            if self.tool_format is None:
+                return self._formatter(messages=request.messages).prompt, True
+            return self._formatter(messages=tool_formats.template_messages(request.messages),
+                                   tools=tool_formats.template_tools(request)).prompt, True
         except Exception as exc:  # templates raise on e.g. unsupported role orders
             raise InvalidRequest(f"The chat template of '{self.model_id}' rejected the messages: {exc}",
                                  param="messages") from None
@@ -150,16 +165,30 @@ class LocalEngine:
             )
         room = self.n_ctx - len(tokens)
         max_new = room if request.max_tokens is None else min(request.max_tokens - len(answer), room)
+        thinking = self.thinking and request.messages is not None
+        in_reasoning = prompt.rstrip().endswith("<think>")
+        grammar = self._native_tool_grammar(request, thinking=thinking, in_reasoning=in_reasoning) or {
+            "grammar": _grammar_for(request)}
         return generation.Plan(
             request=request,
             prompt_tokens=tokens,
             max_new_tokens=max_new,
-            grammar=_grammar_for(request),
             banned_tokens=self.eog_tokens if request.ignore_eos else (),
-            thinking=self.thinking and request.messages is not None,
-            starts_in_reasoning=not answer and prompt.rstrip().endswith("<think>"),
+            thinking=thinking,
+            starts_in_reasoning=not answer and in_reasoning,
             answer_tokens=len(answer),
+            **grammar,
         )
+
+    def _native_tool_grammar(self, request: GenerationRequest, *, thinking: bool, in_reasoning: bool) -> dict:
+        """The Plan fields of a tool-calling request in the model's own format (tool_formats.py)."""
+        if self.tool_format is None or not tools.calls_tools(request):
+            return {}
+        grammar = self.tool_format.grammar(request.tools, parallel=request.parallel_tool_calls, thinking=thinking,
+                                           in_reasoning=in_reasoning)
+        check_grammar(grammar, "tools")
+        forced = request.tool_choice == "required"
+        return {"grammar": grammar, "grammar_root": tool_formats.FORCED_RULE if forced else tool_formats.AUTO_RULE}
 
     def _answer_tokens(self, prompt: str, prompt_tokens: list[int], request: GenerationRequest, *,
                        add_bos: bool) -> list[int]:
@@ -200,20 +229,24 @@ class LocalEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         # The request's text and schema are untrusted: their CPU work runs on a worker thread, bounded
         # in time, so /health and every other stream go on meanwhile.
-        served = tools.as_envelope(request)  # these templates know no tools: the JSON envelope
+        # A template that knows no tools (or a format not spoken here) gets the JSON envelope.
+        served = request if self.tool_format else tools.as_envelope(request)
         try:
             plan, sampler = await asyncio.wait_for(asyncio.to_thread(self._prepare, served), PREPARE_SECONDS)
         except TimeoutError:
             raise InvalidRequest(f"Preparing this request took over {PREPARE_SECONDS:g} s (template, tokens "
                                  "and grammar); simplify the messages or the schema.") from None
         chunks = self.generate(plan, sampler)
-        async for chunk in tools.read_envelope(chunks) if tools.calls_tools(request) else chunks:
+        if tools.calls_tools(request):
+            reader = tool_formats.NativeReader(self.tool_format) if self.tool_format else tools.EnvelopeReader()
+            chunks = tools.read_calls(chunks, reader, begun=request.prefix)
+        async for chunk in chunks:
             yield chunk
 
     def _prepare(self, request: GenerationRequest) -> tuple[generation.Plan, generation.Sampler]:
         plan = self.plan(request)
         if plan.answer_tokens and plan.grammar is not None:
-            generation.check_answer_prefix(self._model.vocab, plan.grammar, plan.prompt_tokens[plan.answer_starts:])
+            generation.check_answer_prefix(self._model.vocab, plan)
         return plan, generation.Sampler(self._model.vocab, self._model.n_vocab(), plan)  # bad grammars fail here
 
     async def generate(self, plan: generation.Plan, sampler: generation.Sampler | None = None) -> AsyncIterator[Chunk]:
@@ -275,6 +308,7 @@ class LocalEngine:
             **self.load().as_dict(),
             "max_queue": self.slots.max_queue,
             "thinking": self.thinking,
+            "tool_format": self.tool_format.name if self.tool_format else "envelope",
             "load_seconds": round(self.load_seconds, 2),
             "memory_mb": self.memory_mb,
         }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,12 +40,14 @@ def as_envelope(request: GenerationRequest) -> GenerationRequest:
     return replace(request, messages=messages, json_schema=schema, json_object=False)
 
 
-async def read_envelope(chunks) -> AsyncIterator[Chunk]:
-    """The engine's chunks of an envelope as answer text and tool-call deltas."""
-    reader = EnvelopeReader()
+async def read_calls(chunks, reader, *, begun: str = "") -> AsyncIterator[Chunk]:
+    """The engine's chunks as answer text and tool-call deltas, as `reader` (an EnvelopeReader or a
+    tool_formats.NativeReader) splits them. `begun`: the answer's start generated elsewhere (already
+    delivered), read first so the continuation is read in its place."""
+    reader.feed(begun)
     try:
         async for chunk in chunks:
-            text, calls = reader.feed(chunk.text)
+            text, calls = reader.feed(chunk.text, final=chunk.finish_reason is not None)
             # Cut short by max_tokens, a call may be incomplete: `length` says so, as OpenAI does.
             finish = "tool_calls" if chunk.finish_reason == "stop" and reader.called else chunk.finish_reason
             yield replace(chunk, text=text, tool_calls=calls, finish_reason=finish)
@@ -54,9 +56,7 @@ async def read_envelope(chunks) -> AsyncIterator[Chunk]:
 
 
 def envelope_schema(tools: tuple[Tool, ...], *, required: bool, parallel: bool) -> dict[str, Any]:
-    calls = {"type": "array", "minItems": 1, "items": {"oneOf": [
-        {"type": "object", "properties": {"name": {"const": tool.name}, "arguments": tool.parameters},
-         "required": ["name", "arguments"], "additionalProperties": False} for tool in tools]}}
+    calls = {"type": "array", "minItems": 1, "items": {"oneOf": [call_schema(tool) for tool in tools]}}
     if not parallel:
         calls["maxItems"] = 1
     call = {"type": "object", "properties": {"tool_calls": calls}, "required": ["tool_calls"],
@@ -66,6 +66,12 @@ def envelope_schema(tools: tuple[Tool, ...], *, required: bool, parallel: bool) 
     answer = {"type": "object", "properties": {"content": {"type": "string"}}, "required": ["content"],
               "additionalProperties": False}
     return {"oneOf": [call, answer]}
+
+
+def call_schema(tool: Tool, arguments_key: str = "arguments") -> dict[str, Any]:
+    """One call of `tool`: {"name": <its name>, <arguments_key>: <its parameters>}."""
+    return {"type": "object", "properties": {"name": {"const": tool.name}, arguments_key: tool.parameters},
+            "required": ["name", arguments_key], "additionalProperties": False}
 
 
 def prompt_messages(messages: list[dict[str, Any]], tools: tuple[Tool, ...], *, required: bool) -> list[dict[str, str]]:
@@ -83,8 +89,8 @@ def prompt_messages(messages: list[dict[str, Any]], tools: tuple[Tool, ...], *, 
     for message in messages:
         role, content = message["role"], message.get("content") or ""
         if role == "assistant" and message.get("tool_calls"):
-            calls = [{"name": call["function"]["name"], "arguments": _arguments(call["function"].get("arguments"))}
-                     for call in message["tool_calls"]]
+            calls = [{"name": c["function"]["name"], "arguments": arguments_object(c["function"].get("arguments"))}
+                     for c in message["tool_calls"]]
             content = (json.dumps({"tool_calls": calls}) if tools else  # no tools now: no envelope to imitate
                        "; ".join(f"(called {c['name']} with {json.dumps(c['arguments'])})" for c in calls))
         elif role == "assistant" and tools:  # answers in the envelope too: the model sees the format used
@@ -101,7 +107,8 @@ def prompt_messages(messages: list[dict[str, Any]], tools: tuple[Tool, ...], *, 
     return [{"role": "system", "content": instructions}, *out]
 
 
-def _arguments(arguments: Any) -> Any:
+def arguments_object(arguments: Any) -> Any:
+    """A call's arguments as an object (OpenAI sends them as JSON text), as given when they are not JSON."""
     if isinstance(arguments, str):
         try:
             return json.loads(arguments)
@@ -112,9 +119,40 @@ def _arguments(arguments: Any) -> Any:
 
 @dataclass
 class _Call:
-    name: str | None = None
+    name: str
     arguments: str = ""  # the raw JSON text of the arguments so far
     id: str = ""
+
+
+def openai_call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
+class CallTracker:
+    """Turns the calls parsed so far ([(name or None, raw arguments so far)], growing) into the deltas
+    new since the last update: a call's id and name once, then its arguments' new text."""
+
+    def __init__(self, new_id: Callable[[], str] = openai_call_id):
+        self._calls: list[_Call] = []
+        self._new_id = new_id
+
+    @property
+    def called(self) -> bool:
+        return bool(self._calls)
+
+    def update(self, calls: list[tuple[str | None, str]]) -> tuple[ToolCallDelta, ...]:
+        deltas = []
+        for index, (name, arguments) in enumerate(calls):
+            if name is None:
+                break
+            if index == len(self._calls):
+                self._calls.append(_Call(name, "", self._new_id()))
+                deltas.append(ToolCallDelta(index, id=self._calls[index].id, name=name))
+            call = self._calls[index]
+            if len(arguments) > len(call.arguments):
+                deltas.append(ToolCallDelta(index, arguments=arguments[len(call.arguments):]))
+                call.arguments = arguments
+        return tuple(deltas)
 
 
 class EnvelopeReader:
@@ -124,30 +162,19 @@ class EnvelopeReader:
     def __init__(self):
         self.text = ""
         self._content_sent = 0
-        self._calls: list[_Call] = []
+        self._tracker = CallTracker()
 
     @property
     def called(self) -> bool:
-        return bool(self._calls)
+        return self._tracker.called
 
-    def feed(self, piece: str) -> tuple[str, tuple[ToolCallDelta, ...]]:
+    def feed(self, piece: str, *, final: bool = False) -> tuple[str, tuple[ToolCallDelta, ...]]:
         self.text += piece
         mode, content, calls = _parse(self.text)
         if mode == "content":
             new, self._content_sent = content[self._content_sent:], len(content)
             return new, ()
-        deltas = []
-        for index, (name, arguments) in enumerate(calls):
-            if name is None:
-                break
-            if index == len(self._calls):
-                self._calls.append(_Call(name, "", f"call_{secrets.token_hex(12)}"))
-                deltas.append(ToolCallDelta(index, id=self._calls[index].id, name=name))
-            call = self._calls[index]
-            if len(arguments) > len(call.arguments):
-                deltas.append(ToolCallDelta(index, arguments=arguments[len(call.arguments):]))
-                call.arguments = arguments
-        return "", tuple(deltas)
+        return "", self._tracker.update(calls)
 
 
 def _parse(text: str) -> tuple[str, str, list[tuple[str | None, str]]]:
@@ -165,40 +192,50 @@ def _parse(text: str) -> tuple[str, str, list[tuple[str | None, str]]]:
         return "content", _partial_string(text, i), []
     if key != "tool_calls" or not text.startswith("[", i):
         return "", "", []
+    return "calls", "", parse_calls(text, _skip(text, i + 1))
+
+
+def parse_calls(text: str, i: int = 0, *, arguments_key: str = "arguments") -> list[tuple[str | None, str]]:
+    """The call objects ({"name": ..., "<arguments_key>": {...}}) from i on, as far as they are written;
+    whatever lies between them (commas, tags) is passed over."""
     calls: list[tuple[str | None, str]] = []
-    i = _skip(text, i + 1)
-    while text.startswith("{", i):
-        name, arguments = None, ""
-        i = _skip(text, i + 1)
-        while i < len(text) and text[i] == '"':
-            field, i = _string(text, i)
-            i = _skip(text, i)
-            if field is None or not text.startswith(":", i):
-                calls.append((name, arguments))
-                return "calls", "", calls
-            i = _skip(text, i + 1)
-            if field == "name":
-                name, i = _string(text, i)
-                if name is None:
-                    calls.append((None, ""))
-                    return "calls", "", calls
-            else:
-                end = _value_end(text, i)
-                arguments = text[i:end] if end is not None else text[i:]
-                if end is None:
-                    calls.append((name, arguments))
-                    return "calls", "", calls
-                i = end
-            i = _skip(text, i)
-            if text.startswith(",", i):
-                i = _skip(text, i + 1)
+    while (i := text.find("{", i)) != -1:
+        name, arguments, end = _call_object(text, i, arguments_key)
         calls.append((name, arguments))
-        if not text.startswith("}", i):
-            return "calls", "", calls
+        if end is None:
+            break
+        i = end
+    return calls
+
+
+def _call_object(text: str, i: int, arguments_key: str) -> tuple[str | None, str, int | None]:
+    """The name and raw arguments of the call object at i (as far as written), and where it ends (None
+    while it is incomplete)."""
+    name, arguments = None, ""
+    i = _skip(text, i + 1)
+    while i < len(text) and text[i] == '"':
+        field, i = _string(text, i)
+        i = _skip(text, i)
+        if field is None or not text.startswith(":", i):
+            return name, arguments, None
         i = _skip(text, i + 1)
+        if field == "name":
+            name, i = _string(text, i)
+            if name is None:
+                return None, "", None
+        else:
+            end = _value_end(text, i)
+            if field == arguments_key:
+                arguments = text[i:end] if end is not None else text[i:]
+            if end is None:
+                return name, arguments, None
+            i = end
+        i = _skip(text, i)
         if text.startswith(",", i):
             i = _skip(text, i + 1)
-    return "calls", "", calls
+    if not text.startswith("}", i):
+        return name, arguments, None
+    return name, arguments, i + 1
 
 
 def _skip(text: str, i: int) -> int:

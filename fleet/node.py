@@ -56,7 +56,8 @@ class Node:
     def _local_engine(self, spec: ModelSpec) -> LocalEngine:
         path = resolve_path(spec, cache_dir=self.settings.hf_cache)  # may download, with a progress bar
         return LocalEngine(spec, path, max_queue=self.settings.max_queue, queue_timeout=self.settings.queue_timeout,
-                           flash_attn=self.settings.flash_attn == "on")
+                           flash_attn=self.settings.flash_attn == "on", chat_template=self.settings.chat_template,
+                           tool_format=self.settings.tool_format)
 
 
 def build_node(settings: Settings) -> Node:

@@ -9,6 +9,7 @@ import pytest
 
 from engines.contract import Tool
 from engines.tools import EnvelopeReader, envelope_schema, prompt_messages
+from tests.support.tool_calls import read_cut
 
 CALLS = ('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris", "days": [1, 2]}}, '
          '{"name": "get_time", "arguments": {"zone": "Europe/Paris \\"CET\\""}}]}')
@@ -16,16 +17,7 @@ ANSWER = '{"content": "Bonjour \\u00e9t\\u00e9 \\ud83c\\udf0d \\"ok\\"\\nbye"}'
 
 
 def read(text: str, step: int):
-    reader, answer, calls = EnvelopeReader(), "", {}
-    for start in range(0, len(text), step):
-        piece, deltas = reader.feed(text[start:start + step])
-        answer += piece
-        for delta in deltas:
-            if delta.id:
-                assert delta.index == len(calls) and delta.index not in calls  # dense, named once
-                calls[delta.index] = {"id": delta.id, "name": delta.name, "arguments": ""}
-            calls[delta.index]["arguments"] += delta.arguments
-    return answer, [calls[i] for i in sorted(calls)]
+    return read_cut(EnvelopeReader(), text, step)
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
