@@ -36,10 +36,10 @@ class Settings(BaseSettings):
     chat_template_file: str | None = Field(
         None, description="Jinja chat template used instead of each hosted model's own (as llama-server's "
         "--chat-template-file)")
-    tool_format: Literal["auto", "envelope", "hermes", "mistral", "llama3"] = Field(
+    tool_format: Literal["auto", "envelope", "hermes", "mistral", "llama3", "functiongemma"] = Field(
         "auto", description="How models call tools: 'auto' uses the format the chat template teaches (Hermes/Qwen "
-        "<tool_call>, Mistral [TOOL_CALLS], Llama 3 JSON) and a JSON envelope when it teaches none; 'envelope' "
-        "always uses the envelope")
+        "<tool_call>, Mistral [TOOL_CALLS], Llama 3 JSON, FunctionGemma) and a JSON envelope when it teaches none; "
+        "'envelope' always uses the envelope")
     max_queue: int = Field(16, ge=0, description="Requests allowed to wait for a slot; more get 429")
     queue_timeout: float = Field(60.0, gt=0, description="Seconds a request may wait for a slot; then 503")
     api_keys: Annotated[list[str], NoDecode] = Field(

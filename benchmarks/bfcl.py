@@ -185,7 +185,7 @@ def main() -> None:
                                                        tmp / f"{side}.log", template=template)
                 peers.append(peer)
     print(f"BFCL ({', '.join(categories)}; first {args.items} each), {CHAT_MODEL}, {os.cpu_count()} CPUs")
-    print(f"{'category':16}" + "".join(f"{side + ' acc':>18}{side + ' valid':>20}" for side in sides))
+    print(f"{'category':16}" + "".join(f"{side + ' acc':>22}{side + ' valid':>24}" for side in sides))
     try:
         for category in categories:
             scores = {side: [0, 0, 0] for side in sides}  # correct, valid calls, calls
@@ -197,7 +197,7 @@ def main() -> None:
                     scores[side][1] += sum(valid)
                     scores[side][2] += len(valid)
             print(f"{category:16}" + "".join(
-                f"{s[0] / len(items):>18.0%}{(f'{s[1] / s[2]:.0%} of {s[2]}' if s[2] else 'no calls'):>20}"
+                f"{s[0] / len(items):>22.0%}{(f'{s[1] / s[2]:.0%} of {s[2]}' if s[2] else 'no calls'):>24}"
                 for s in scores.values()))
     finally:
         for app in apps:

@@ -75,15 +75,17 @@ class LocalEngine:
         self._closed = False
 
     def _marker_tokens(self) -> tuple[int, ...]:
-        """The special token that opens this model's tool calls, if its opener is one (Mistral's
-        [TOOL_CALLS]): rendered as its text, so the answer's reader sees the calls begin."""
+        """The special tokens of this model's tool calls (Mistral's [TOOL_CALLS], FunctionGemma's
+        <escape>...): rendered as their text, so the answer's reader sees the calls' structure."""
         if self.tool_format is None:
             return ()
-        tokens = self._model.tokenize(self.tool_format.opener.encode(), add_bos=False, special=True)
-        if len(tokens) == 1 and llama_cpp.llama_vocab_get_attr(self._model.vocab, tokens[0]) & \
-                llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
-            return tuple(tokens)
-        return ()
+        shown = []
+        for marker in (self.tool_format.opener, *self.tool_format.markers):
+            tokens = self._model.tokenize(marker.encode(), add_bos=False, special=True)
+            if len(tokens) == 1 and llama_cpp.llama_vocab_get_attr(self._model.vocab, tokens[0]) & \
+                    llama_cpp.LLAMA_TOKEN_ATTR_CONTROL:
+                shown.append(tokens[0])
+        return tuple(shown)
 
     def _token_text(self, token: int) -> str:
         return self._model.token_get_text(token) if token != -1 else ""

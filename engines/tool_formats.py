@@ -1,7 +1,8 @@
 """Tool calls in a model's own format, for models whose chat template knows tools.
 
-Hermes/Qwen (`<tool_call>{json}</tool_call>`), Mistral (`[TOOL_CALLS][{json}, ...]`) and Llama 3 (a
-bare `{"name": ..., "parameters": ...}` answer). The prompt is the model's template rendered with
+Hermes/Qwen (`<tool_call>{json}</tool_call>`), Mistral (`[TOOL_CALLS][{json}, ...]`), Llama 3 (a bare
+`{"name": ..., "parameters": ...}` answer) and FunctionGemma (`<start_function_call>call:name{...}
+<end_function_call>`, its own syntax: engines/gemma_calls.py). The prompt is the model's template rendered with
 `tools`. One grammar covers the whole answer: under `auto`, free text in which the format's opener
 appears only as the start of calls, which are then valid against their tools' schemas and followed
 by nothing; under `required` (or a named tool), calls at once. A thinking model may reason first.
@@ -20,6 +21,7 @@ from typing import Any
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+from engines import gemma_calls
 from engines.contract import GenerationRequest, Tool, ToolCallDelta
 from engines.tools import CallTracker, arguments_object, call_schema, openai_call_id, parse_calls
 
@@ -37,6 +39,8 @@ class ToolFormat:
     separator: str
     end: str
     arguments_key: str = "arguments"
+    syntax: str = "json"  # how a call is written: JSON {"name", <arguments_key>}, or "gemma" (gemma_calls.py)
+    markers: tuple[str, ...] = ()  # special tokens of the format, shown as text to the reader (besides the opener)
     at_start: bool = False  # a call only when the answer begins with it (the opener is plain JSON)
     parallel: bool = True  # the format carries several calls
     id_length: int = 0  # the ids its template accepts (Mistral: 9 alphanumerics); 0: OpenAI's "call_..."
@@ -47,8 +51,11 @@ class ToolFormat:
     def grammar(self, tools: tuple[Tool, ...], *, parallel: bool, thinking: bool, in_reasoning: bool) -> str:
         """GBNF with two roots: AUTO_RULE (text, then optionally calls) and FORCED_RULE (calls only),
         each after the model's reasoning when it thinks (`in_reasoning`: the prompt opened it)."""
-        schema = {"oneOf": [call_schema(tool, self.arguments_key) for tool in tools]}
-        one_call = json_schema_to_gbnf(json.dumps(schema)).rstrip("\n")  # its `root` is one call object
+        if self.syntax == "gemma":
+            one_call = gemma_calls.grammar(tools).rstrip("\n")  # its `root` is one call
+        else:
+            schema = {"oneOf": [call_schema(tool, self.arguments_key) for tool in tools]}
+            one_call = json_schema_to_gbnf(json.dumps(schema)).rstrip("\n")  # its `root` is one call object
         calls = f"root ({_literal(self.separator)} root)*" if parallel and self.parallel else "root"
         rules = [one_call, f"native-calls ::= {_literal(self.begin)} {calls} {_literal(self.end)}"]
         if self.at_start:  # a call, or an answer that does not begin with the opener (the call's own start)
@@ -70,10 +77,12 @@ FORMATS: dict[str, ToolFormat] = {
                          separator="\n</tool_call>\n<tool_call>\n", end="\n</tool_call>"),
     "mistral": ToolFormat("mistral", opener="[TOOL_CALLS]", begin="[TOOL_CALLS][", separator=", ", end="]",
                           id_length=9),
+    "functiongemma": ToolFormat("functiongemma", opener="<start_function_call>", begin="<start_function_call>",
+                                separator="<end_function_call><start_function_call>", end="<end_function_call>",
+                                syntax="gemma", markers=("<end_function_call>", gemma_calls.ESCAPE)),
     "llama3": ToolFormat("llama3", opener="{", begin="", separator="", end="", arguments_key="parameters",
                          at_start=True, parallel=False),
 }
-CHOICES = ("auto", "envelope", *FORMATS)  # --tool-format
 
 
 def detect(template: str) -> ToolFormat | None:
@@ -81,6 +90,8 @@ def detect(template: str) -> ToolFormat | None:
     (the JSON envelope of engines/tools.py serves the model)."""
     if "tools" not in template:
         return None
+    if "<start_function_call>" in template:
+        return FORMATS["functiongemma"]
     if "[TOOL_CALLS]" in template:
         return FORMATS["mistral"]
     if "<tool_call>" in template and "<function=" not in template:  # not Qwen3-Coder's XML calls
@@ -147,6 +158,8 @@ class NativeReader:
                 content, self._sent = self.text[self._sent:upto], max(self._sent, upto)
         if self._calls_at is None:
             return content, ()
+        if self.format.syntax == "gemma":
+            return content, self._tracker.update(gemma_calls.parse_calls(self.text, self._calls_at))
         return content, self._tracker.update(
             parse_calls(self.text, self._calls_at, arguments_key=self.format.arguments_key))
 

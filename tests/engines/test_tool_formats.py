@@ -3,19 +3,22 @@ cut), and constrained by grammars that llama.cpp itself checks against the real 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from engines import generation
 from engines.catalog import find
-from engines.contract import GenerationRequest, Tool
+from engines.contract import GenerationRequest, Tool, collect
 from engines.errors import InvalidRequest
 from engines.local import LocalEngine
 from engines.model_files import resolve_path
 from engines.tool_formats import AUTO_RULE, FORCED_RULE, FORMATS, NativeReader, detect
+from settings import parse_args
 from tests.support.tool_calls import read_cut
 
 QWEN_TEMPLATE = (Path(__file__).parents[1] / "data" / "templates" / "qwen2.5-instruct.jinja").read_text()
@@ -28,8 +31,20 @@ CALLS = [("get_weather", {"city": "Paris", "days": [1, 2]}), ("get_time", {"zone
 
 def written(fmt, calls, *, before: str = "") -> str:
     """An answer as the format's models write it (content first, when given)."""
-    objects = [json.dumps({"name": name, fmt.arguments_key: arguments}) for name, arguments in calls]
+    if fmt.syntax == "gemma":
+        objects = [f"call:{name}{gemma(arguments)}" for name, arguments in calls]
+    else:
+        objects = [json.dumps({"name": name, fmt.arguments_key: arguments}) for name, arguments in calls]
     return before + fmt.begin + fmt.separator.join(objects) + fmt.end
+
+
+def gemma(value) -> str:
+    """A value in FunctionGemma's syntax: bare keys, strings between <escape> tokens."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{key}:{gemma(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(gemma(item) for item in value) + "]"
+    return f"<escape>{value}<escape>" if isinstance(value, str) else json.dumps(value)
 
 
 def read(fmt, text: str, step: int):
@@ -38,6 +53,8 @@ def read(fmt, text: str, step: int):
 
 def test_the_format_is_the_one_the_template_teaches():
     assert detect(QWEN_TEMPLATE) is FORMATS["hermes"]
+    gemma_template = "{% for t in tools %}<start_function_declaration>{% endfor %}<start_function_call>"
+    assert detect(gemma_template) is FORMATS["functiongemma"]
     assert detect("{% for m in messages %}{{ m.content }}{% endfor %}") is None  # knows no tools: envelope
     assert detect("{% if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}{% endif %}[TOOL_CALLS]") is FORMATS["mistral"]
     llama = '<|start_header_id|>{% if tools %}Respond as {"name": function name, "parameters": ...}{% endif %}'
@@ -47,7 +64,7 @@ def test_the_format_is_the_one_the_template_teaches():
 
 
 @pytest.mark.parametrize("step", [1, 2, 5, 1000])
-@pytest.mark.parametrize("name", ["hermes", "mistral"])
+@pytest.mark.parametrize("name", ["hermes", "mistral", "functiongemma"])
 def test_content_then_calls_read_the_same_however_the_text_is_cut(name, step):
     fmt = FORMATS[name]
     answer, calls = read(fmt, written(fmt, CALLS, before="Let me check.\n"), step)
@@ -95,7 +112,7 @@ def accepts(engine, grammar: str, root: str, text: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize("name", ["hermes", "mistral", "llama3"])
+@pytest.mark.parametrize("name", ["hermes", "mistral", "llama3", "functiongemma"])
 def test_each_grammar_takes_its_calls_and_nothing_else(engine, name):
     fmt = FORMATS[name]
     calls = CALLS if fmt.parallel else CALLS[:1]
@@ -112,11 +129,11 @@ def test_each_grammar_takes_its_calls_and_nothing_else(engine, name):
 
 
 def test_under_auto_the_opener_only_ever_begins_calls(engine):
-    for name in ("hermes", "mistral"):
+    for name in ("hermes", "mistral", "functiongemma"):
         fmt = FORMATS[name]
         grammar = fmt.grammar((WEATHER, TIME), parallel=True, thinking=False, in_reasoning=False)
-        for answer in ("It is sunny.", "a <tool> or [TOOL] <<tool_call [[TOOL_CALLS", written(fmt, CALLS),
-                       written(fmt, CALLS, before="Let me look.\n")):
+        near_misses = "a <tool> or [TOOL] <<tool_call [[TOOL_CALLS <start_function"
+        for answer in ("It is sunny.", near_misses, written(fmt, CALLS), written(fmt, CALLS, before="Let me look.\n")):
             assert accepts(engine, grammar, AUTO_RULE, answer), answer
         opener = fmt.opener
         assert not accepts(engine, grammar, AUTO_RULE, f"Say {opener} is a tag.")  # SmolLM2's `></` included
@@ -141,6 +158,28 @@ def test_a_thinking_model_may_reason_before_a_required_call(engine):
     assert not accepts(engine, plain, FORCED_RULE, "<think>hm</think>" + call)
 
 
+def test_the_real_model_writes_valid_calls_in_functiongemmas_syntax():
+    # SmolLM2's template shows no tools, so one example teaches it where a string ends; the grammar
+    # makes whatever it writes a call whose arguments read as schema-valid JSON.
+    spec = dataclasses.replace(find("smollm2-135m-instruct"), max_concurrent=1, n_threads=2)
+    engine = LocalEngine(spec, resolve_path(spec), max_queue=2, queue_timeout=30, tool_format="functiongemma")
+    example = "<start_function_call>call:get_time{zone:<escape>Europe/Berlin<escape>}<end_function_call>"
+    ask = [{"role": "system", "content": f"Call functions like this: {example}"},
+           {"role": "user", "content": "Weather in Paris for the next two days, and the time in Tokyo?"}]
+
+    async def main():
+        return [await collect(engine.stream(GenerationRequest(messages=ask, tools=(WEATHER, TIME), max_tokens=120,
+                                                              tool_choice="required", temperature=0.8, seed=seed)))
+                for seed in range(3)]
+
+    for done in asyncio.run(main()):
+        assert done.finish_reason == "tool_calls" and done.text == ""
+        for call in done.tool_calls:
+            schema = {"get_weather": WEATHER, "get_time": TIME}[call.name].parameters
+            jsonschema.validate(json.loads(call.arguments), schema)
+    asyncio.run(engine.aclose())
+
+
 def test_the_prompt_is_the_models_own_template_with_tools_and_history(engine):
     history = [{"role": "user", "content": "Weather in Oslo?"},
                {"role": "assistant", "content": None, "tool_calls": [
@@ -154,3 +193,14 @@ def test_the_prompt_is_the_models_own_template_with_tools_and_history(engine):
     assert "<tool_response>\n-3 C\n</tool_response>" in prompt
     without, _ = engine.render_prompt(GenerationRequest(messages=history, tools=(WEATHER,), tool_choice="none"))
     assert "<tools>" not in without and "<tool_response>" in without  # none: no tools offered, history kept
+
+
+def test_a_bad_template_file_or_format_is_a_clear_startup_error(tmp_path, capsys):
+    broken = tmp_path / "broken.jinja"
+    broken.write_text("{% for m in messages %}{{ m.content }}")
+    for args, says in ((["--chat-template-file", str(tmp_path / "missing.jinja")], "cannot read"),
+                       (["--chat-template-file", str(broken)], "line 1: Unexpected end of template"),
+                       (["--tool-format", "xml"], "'hermes', 'mistral', 'llama3' or 'functiongemma'")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(args)
+        assert exit_info.value.code == 2 and says in capsys.readouterr().err
