@@ -3,8 +3,9 @@
     python -m benchmarks.grammar_speed [--runs 3] [--tokens 200]
 
 One LocalEngine (SmolLM2, given Qwen 2.5's template so tools use the native Hermes format), one slot.
-Alternating runs of a 200-token story (ignore_eos, seeded sampling): without tools, and with a tool
-under `auto` (the whole-answer grammar of engines/tool_formats.py, which lets prose through). Prints
+Alternating runs of a 200-token story (ignore_eos, seeded sampling) with a tool under `auto` (the
+whole-answer grammar of engines/tool_formats.py, which lets prose through), and the same prompt text
+(the template's tool instructions included) sent as a plain completion, with no grammar. Prints
 decode tokens/s (after the first token) and the ratio. The sampler checks the grammar on its own
 choice first (engines/generation.py), so a grammar that rarely refuses costs little; target >= 0.9x.
 """
@@ -42,8 +43,11 @@ async def main() -> None:
     args = parser.parse_args()
     spec = dataclasses.replace(find(CHAT_MODEL), max_concurrent=1, n_threads=2)
     engine = LocalEngine(spec, resolve_path(spec), max_queue=1, queue_timeout=60, chat_template=TEMPLATE.read_text())
-    base = GenerationRequest(messages=STORY, max_tokens=args.tokens, temperature=0.8, seed=1, ignore_eos=True)
-    kinds = {"free text": base, "tools, auto": dataclasses.replace(base, tools=(WEATHER,))}
+    with_tools = GenerationRequest(messages=STORY, tools=(WEATHER,), max_tokens=args.tokens, temperature=0.8,
+                                   seed=1, ignore_eos=True)
+    prompt, _ = engine.render_prompt(with_tools)
+    kinds = {"free text": dataclasses.replace(with_tools, messages=None, tools=(), prompt=prompt),
+             "tools, auto": with_tools}
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     for _ in range(args.runs):
         for kind, request in kinds.items():  # alternating: every kind sees the same machine state

@@ -103,6 +103,7 @@ class Sampler:
                 param = "tools" if plan.request.tools else "response_format"
                 raise InvalidRequest(f"The grammar derived from {param} could not be parsed.", param=param)
         self._one = (llama_cpp.llama_token_data * 1)()
+        self._ids = np.arange(n_vocab, dtype=np.int32)
 
     def _add(self, sampler) -> None:
         llama_cpp.llama_sampler_chain_add(self.chain, sampler)  # the chain owns it from here
@@ -131,7 +132,7 @@ class Sampler:
         allows, if `constrained`), nothing accepted yet."""
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, index), shape=(self.n_vocab,))
         data = np.empty(self.n_vocab, dtype=_TOKEN_DATA)  # as llama_sampler_sample builds it: every id, in order
-        data["id"], data["logit"], data["p"] = np.arange(self.n_vocab, dtype=np.int32), logits, 0.0
+        data["id"], data["logit"], data["p"] = self._ids, logits, 0.0
         candidates = llama_cpp.llama_token_data_array(
             data=data.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), size=self.n_vocab,
             selected=-1, sorted=False)
