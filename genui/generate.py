@@ -21,7 +21,9 @@ QUICK_ACTIONS_SCHEMA: dict[str, Any] = {
     "properties": {"options": {"type": "array", "minItems": 2, "maxItems": 4, "items": {
         "type": "object",
         "properties": {"id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,19}$"},
-                       "label": {"type": "string", "maxLength": 40}, "value": {"type": "string", "maxLength": 100}},
+                       # Not empty: an action with no label or no text to send is no action.
+                       "label": {"type": "string", "minLength": 1, "maxLength": 40},
+                       "value": {"type": "string", "minLength": 1, "maxLength": 100}},
         "required": ["id", "label", "value"], "additionalProperties": False}}},
     "required": ["options"],
     "additionalProperties": False,
