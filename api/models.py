@@ -8,7 +8,9 @@ from fastapi import APIRouter
 
 from api.deps import RegistryDep
 from api.modes import mode_models
+from engines.personas import Persona
 from engines.pool import Pool
+from engines.registry import ModelRegistry
 
 router = APIRouter()
 
@@ -28,12 +30,22 @@ def describe(pool: Pool) -> dict[str, Any]:
     }
 
 
+def describe_persona(persona: Persona, registry: ModelRegistry) -> dict[str, Any]:
+    pool = registry.entry(persona.model)
+    return {"id": persona.id, "object": "model", "created": pool.created, "owned_by": "persona",
+            "name": persona.name, "state": pool.state, "context_length": pool.context_length, "chat": True,
+            "persona": persona.model_dump(exclude={"id", "name"}, exclude_none=True)}
+
+
 @router.get("/v1/models")
 async def list_models(registry: RegistryDep):
     hosted = [describe(e) for e in registry.entries()]
-    return {"object": "list", "data": hosted + mode_models()}
+    personas = [describe_persona(p, registry) for p in registry.personas.values()]
+    return {"object": "list", "data": hosted + personas + mode_models()}
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, registry: RegistryDep):
+    if model_id in registry.personas:
+        return describe_persona(registry.personas[model_id], registry)
     return describe(registry.entry(model_id))

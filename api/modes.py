@@ -18,7 +18,7 @@ from api.schemas import ChatCompletionRequest, valid_unicode
 from engines.registry import ModelRegistry
 from modes import LEAD_ROLE, MODES, run_mode
 from modes.adapter import ModeRun, resolve_options
-from modes.events import Event, ModeOptions
+from modes.events import MAX_HISTORY, Event, ModeOptions
 
 router = APIRouter()
 
@@ -61,12 +61,15 @@ async def _finished(request: Request, mode: str, events: AsyncIterator[Event]) -
     return run
 
 
-def question_from(body: ChatCompletionRequest) -> str:
-    messages = [(m.role, m.text()) for m in body.messages if m.text()]
-    if len(messages) == 1:
-        return messages[0][1]
-    history = "\n".join(f"{role}: {text}" for role, text in messages)
-    return f"Conversation so far:\n{history}\n\nRespond to the last user message."
+def conversation_of(body: ChatCompletionRequest) -> tuple[str, list[dict[str, str]]]:
+    """The alias's question (the last user message) and the conversation before it, as the mode's
+    history: a follow-up continues the conversation instead of starting over."""
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages
+                if m.text() and m.role in ("system", "user", "assistant")]
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if last_user is None:
+        raise APIError(400, "A mode needs a user message to answer.", param="messages")
+    return messages[last_user]["content"], messages[:last_user][-MAX_HISTORY:]  # the most recent part
 
 
 async def mode_completion(request: Request, body: ChatCompletionRequest, registry: ModelRegistry):
@@ -77,8 +80,10 @@ async def mode_completion(request: Request, body: ChatCompletionRequest, registr
         fields.setdefault("max_tokens", body.max_completion_tokens or body.max_tokens)
     if body.temperature is not None:
         fields.setdefault("temperature", body.temperature)
+    question, history = conversation_of(body)
+    fields.setdefault("history", history)
     options = resolve_options(body.model, fields, registry)
-    events = run_mode(body.model, question_from(body), options, registry.get)
+    events = run_mode(body.model, question, options, registry.get)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
     if body.stream:
         return sse.response(_alias_stream(events, head, body.model))

@@ -55,6 +55,8 @@ def _tokenizer(registry: ModelRegistry, model: str | None):
         if not registry.chat_ids:
             raise Unavailable("No model is served here.")
         model = registry.chat_ids[0]
+    if model in registry.personas:  # a persona reads text as its model does
+        model = registry.personas[model].model
     pool = registry.get(model)
     if pool.local is not None and pool.local.routable:
         return pool.local.engine

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from engines import catalog
 from engines.catalog import ModelSpec
 from engines.contract import Engine
-from engines.errors import Unavailable, UnknownModel
+from engines.errors import InvalidRequest, Unavailable, UnknownModel
 from engines.metering import TokenBudget
+from engines.personas import Persona, PersonaEngine
 from engines.pool import Instance, Observer, Pool
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def remote_spec(model_id: str, *, name: str | None = None, n_ctx: int = 0, chat:
 class ModelRegistry:
     def __init__(self, observer: Observer | None = None):
         self._pools: dict[str, Pool] = {}
+        self.personas: dict[str, Persona] = {}
         self.observer = observer
         self.budget: TokenBudget | None = None
 
@@ -85,9 +87,43 @@ class ModelRegistry:
             instance.state, instance.error = "failed", str(exc)
             log.error("model %s failed to load: %s", spec.id, exc)
 
+    def add_persona(self, persona: Persona, *, reserved: frozenset[str] = frozenset()) -> Persona:
+        """Adds (or replaces) a persona, speaking through its model or else the first hosted chat model.
+        Its id may not be a model's or one of `reserved` (the modes' names)."""
+        if persona.id in self._pools or persona.id in reserved:
+            raise InvalidRequest(f"'{persona.id}' is already a model or mode name; give the persona another id.",
+                                 param="id")
+        model = persona.model or next(iter(self.chat_ids), None)
+        if model is None:
+            raise InvalidRequest("No chat model is hosted for the persona to speak through.", param="model")
+        if model not in self._pools:
+            raise UnknownModel(f"The persona's model '{model}' is not hosted here. Available models: "
+                               f"{', '.join(self._pools) or 'none'}.", param="model")
+        self.personas[persona.id] = persona.on(model)
+        return self.personas[persona.id]
+
     @property
     def ids(self) -> list[str]:
         return list(self._pools)
+
+    @property
+    def member_ids(self) -> list[str]:
+        """What can take part in a mode or a chat: the chat models, then the personas."""
+        return [*self.chat_ids, *self.personas]
+
+    @property
+    def default_members(self) -> list[str]:
+        """A mode's members when the caller names none: the chat models when there are several, else
+        the personas (so one small model still holds a real panel), else that one model."""
+        chat = [p.model_id for p in self._pools.values() if p.spec.chat]
+        if len(chat) >= 2 or not self.personas:
+            return self.chat_ids
+        return list(self.personas)
+
+    def require(self, model_id: str) -> None:
+        """Raises UnknownModel (listing what is available) unless `model_id` is a model or a persona."""
+        if model_id not in self.personas:
+            self.entry(model_id)
 
     def entries(self) -> list[Pool]:
         return list(self._pools.values())
@@ -111,13 +147,15 @@ class ModelRegistry:
     def entry(self, model_id: str) -> Pool:
         pool = self._pools.get(model_id)
         if pool is None:
+            known = [*self._pools, *self.personas]
             raise UnknownModel(
-                f"The model '{model_id}' does not exist here. Available models: "
-                f"{', '.join(self._pools) or 'none'}."
+                f"The model '{model_id}' does not exist here. Available models: {', '.join(known) or 'none'}."
             )
         return pool
 
     def get(self, model_id: str) -> Engine:
+        if model_id in self.personas:
+            return PersonaEngine(self.personas[model_id], self.get)
         pool = self.entry(model_id)
         if pool.state == "loading":
             raise Unavailable(f"Model '{model_id}' is still loading; retry in a few seconds.")

@@ -14,6 +14,12 @@ models:
       - url: https://models.github.ai/inference
         api_key_env: GH_MODELS_TOKEN
         probe: none                          # do not poll a metered API
+personas:                                    # members for the modes, besides the default panel
+  - id: lawyer
+    name: The Lawyer
+    model: smollm2-135m-instruct             # default: the first hosted chat model
+    system: You are a careful lawyer. Point out risks and obligations.
+    temperature: 0.4
 ```
 """
 
@@ -29,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from engines.catalog import CATALOG, SERVICE_NAMES
+from engines.personas import Persona
 
 GITHUB_MODELS_URL = "https://models.github.ai/inference"
 GITHUB_MODELS = ("openai/gpt-4.1", "openai/gpt-4.1-mini", "openai/gpt-4o", "openai/gpt-4o-mini",
@@ -78,6 +85,7 @@ class FleetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    personas: list[Persona] = Field(default_factory=list, max_length=32)
 
     def local_models(self) -> list[str]:
         return [mid for mid, m in self.models.items() if any(i.local for i in m.instances)]
@@ -180,4 +188,5 @@ def merge(*configs: FleetConfig) -> FleetConfig:
     for config in configs:
         for model_id, model in config.models.items():
             merged.setdefault(model_id, []).extend(model.instances)
-    return FleetConfig(models={mid: ModelConfig(instances=inst) for mid, inst in merged.items()})
+    personas = [persona for config in configs for persona in config.personas]
+    return FleetConfig(models={mid: ModelConfig(instances=inst) for mid, inst in merged.items()}, personas=personas)

@@ -15,13 +15,16 @@ import uuid
 from dataclasses import dataclass, field
 
 from engines.catalog import ModelSpec
+from engines.errors import EngineError
 from engines.local import LocalEngine
 from engines.model_files import resolve_path, spec_for, with_overrides
+from engines.personas import DEFAULT_PANEL, Persona
 from engines.registry import ModelRegistry
 from fleet import config as fleet_file
 from fleet.hub import Hub
 from fleet.lifetime import Lifetime, hub_check, parse_duration, url_check
 from fleet.link import HubLink
+from modes import MODES
 from settings import Settings
 
 
@@ -71,6 +74,7 @@ def build_node(settings: Settings) -> Node:
         registry.add(spec)
     hub = Hub(registry, heartbeat_timeout=settings.heartbeat_timeout, probe_interval=settings.probe_interval)
     hub.add_configured(config, source="fleet")
+    add_personas(registry, config.personas)
     node = Node(settings.instance_id or uuid.uuid4().hex[:12], registry, hub, settings, specs,
                 importing=bool(settings.hub_import))
     if settings.hub:
@@ -79,6 +83,19 @@ def build_node(settings: Settings) -> Node:
         node.link.on_id_taken = stop_this_process
     node.lifetime = limited_life(settings, node.instance_id, registry)
     return node
+
+
+def add_personas(registry: ModelRegistry, configured: list[Persona]) -> None:
+    """The default panel (when a chat model is hosted here), then the fleet file's personas, which may
+    replace its members."""
+    if registry.chat_ids:
+        for persona in DEFAULT_PANEL:
+            registry.add_persona(persona, reserved=frozenset(MODES))
+    for persona in configured:
+        try:
+            registry.add_persona(persona, reserved=frozenset(MODES))
+        except EngineError as exc:
+            raise fleet_file.FleetError(f"fleet file: persona '{persona.id}': {exc.message}") from None
 
 
 def hosted_specs(settings: Settings) -> list[ModelSpec]:

@@ -32,7 +32,8 @@ async def run_mode(mode: str, question: str, options: ModeOptions, lookup: Engin
     """mode_start, the mode's own events, mode_done. Unknown mode names raise KeyError."""
     body = MODES[mode]
     started = time.perf_counter()
-    yield Event("mode_start", mode, data={"question": question, **options.model_dump()})
+    yield Event("mode_start", mode, data={"question": question, **options.model_dump(exclude={"history"}),
+                                          "history_messages": len(options.history)})
     stream = body(question, options, lookup)
     try:
         async for event in stream:

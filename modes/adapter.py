@@ -26,12 +26,12 @@ class InvalidOption(InvalidRequest):
 
 def resolve_options(mode: str, fields: dict[str, Any], registry: ModelRegistry) -> ModeOptions:
     """The options for `mode`, or a typed error before any model runs: UnknownMode, InvalidOption
-    (naming the field) or UnknownModel (listing what is available). Members default to every hosted
-    chat model when `fields` has none."""
+    (naming the field) or UnknownModel (listing what is available). Members default to the hosted
+    chat models, or the personas when one model is hosted (`registry.default_members`)."""
     if mode not in MODES:
         raise UnknownMode(f"Unknown mode '{mode}'. Modes: {', '.join(MODES)}.", param="mode")
     if fields.get("members") is None:
-        fields = {**fields, "members": registry.chat_ids}
+        fields = {**fields, "members": registry.default_members}
     try:
         options = ModeOptions(**fields)
     except ValidationError as exc:
@@ -42,7 +42,7 @@ def resolve_options(mode: str, fields: dict[str, Any], registry: ModelRegistry) 
         raise InvalidOption(f"This {mode} would take {turns_of(mode, options)} model turns; the limit is "
                             f"{MAX_TURNS}. Use fewer members or rounds.", param="rounds")
     for model_id in [*options.members, *([options.lead] if options.lead else [])]:
-        registry.entry(model_id)  # raises UnknownModel listing the available models
+        registry.require(model_id)  # raises UnknownModel listing the available models
     return options
 
 

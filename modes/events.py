@@ -42,6 +42,18 @@ class Event:
         return {k: v for k, v in asdict(self).items() if v not in ("", None, {})}
 
 
+MAX_HISTORY = 64  # earlier messages a mode run takes
+
+
+class Message(BaseModel):
+    """One earlier message of the conversation a mode run continues."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=32_000)
+
+
 class ModeOptions(BaseModel):
     """What the caller chooses; shared by every mode (each uses the fields it needs)."""
 
@@ -56,6 +68,9 @@ class ModeOptions(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2)
     turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")
     exclude_self_votes: bool = Field(True, description="Council: a member's ranking of its own answer is ignored")
+    history: list[Message] = Field(
+        default_factory=list, max_length=MAX_HISTORY, description="The conversation so far (earlier questions and "
+        "final answers): every turn sees it before its own prompt, so a follow-up question continues it")
 
     @field_validator("members")
     @classmethod

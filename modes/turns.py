@@ -12,7 +12,7 @@ from typing import Any
 
 from engines.contract import Engine, GenerationRequest
 from engines.errors import EngineError
-from modes.events import Event, EventType, ModeOptions, Role
+from modes.events import Event, EventType, Message, ModeOptions, Role
 
 EngineLookup = Callable[[str], Engine]
 _TURN_OVER = object()
@@ -42,6 +42,17 @@ class Answer:
 
 def ask(text: str, system: str | None = None) -> list[dict[str, str]]:
     return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
+
+
+def after(history: list[Message], messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A turn's messages after the conversation so far, with one system message first (chat templates
+    want at most one, at the start)."""
+    if not history:
+        return messages
+    earlier = [{"role": m.role, "content": m.content} for m in history]
+    systems = [m["content"] for m in (*earlier, *messages) if m["role"] == "system"]
+    rest = [m for m in (*earlier, *messages) if m["role"] != "system"]
+    return ([{"role": "system", "content": "\n\n".join(systems)}] if systems else []) + rest
 
 
 class TurnRunner:
@@ -87,7 +98,8 @@ class TurnRunner:
         try:
             async with asyncio.timeout(options.turn_timeout):
                 stream = self.lookup(turn.member).stream(GenerationRequest(
-                    messages=turn.messages, max_tokens=options.max_tokens, temperature=options.temperature,
+                    messages=after(options.history, turn.messages), max_tokens=options.max_tokens,
+                    temperature=options.temperature,
                     json_schema=turn.json_schema))
                 try:
                     async for chunk in stream:

@@ -18,8 +18,8 @@ CSS = ARENA_CSS  # Gradio 6 takes page CSS at mount/launch time, not in the Bloc
 
 
 def model_choices(registry: ModelRegistry) -> tuple[list[str], list[str]]:
-    """(every model id, the chat models — or every model when none is a chat model)."""
-    return registry.ids, registry.chat_ids
+    """(every model id and persona, the chat models — or every model when none is a chat model)."""
+    return [*registry.ids, *registry.personas], registry.chat_ids
 
 
 def build_playground(registry: ModelRegistry, gestures: GestureConfig | None = None) -> gr.Blocks:

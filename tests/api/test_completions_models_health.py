@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from openai import OpenAI
 
+from engines.personas import DEFAULT_PANEL
 from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 
@@ -30,10 +31,16 @@ def test_completion_default_max_tokens_is_16_like_openai(server):
 def test_models_list_and_get(server):
     client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
     ids = [m.id for m in client.models.list()]
-    assert ids == [CHAT_MODEL, BASE_MODEL, "compare", "council", "roundtable", "debate", "analyze",
+    personas = [p.id for p in DEFAULT_PANEL]  # one chat model: the default panel speaks through it
+    assert ids == [CHAT_MODEL, BASE_MODEL, *personas, "compare", "council", "roundtable", "debate", "analyze",
                    "mixture"]
     model = client.models.retrieve(CHAT_MODEL)
     assert model.id == CHAT_MODEL and model.object == "model"
+    skeptic = client.models.retrieve("skeptic")
+    assert skeptic.owned_by == "persona" and skeptic.model_extra["persona"]["model"] == CHAT_MODEL
+    reply = client.chat.completions.create(model="skeptic", messages=[{"role": "user", "content": "Is it safe?"}],
+                                           max_tokens=12)
+    assert reply.model == "skeptic" and reply.choices[0].message.content
 
 
 def test_health_and_details(server):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
+from engines.personas import DEFAULT_PANEL
 from tests.support.servers import BASE_MODEL, CHAT_MODEL
 
 MEMBERS = [CHAT_MODEL, BASE_MODEL]
@@ -34,6 +35,16 @@ def test_rest_mode_streams_typed_events(server):
     assert any(e["type"] == "token" and e["role"] == "chairman" for e in events)
 
 
+def test_rest_default_members_are_the_persona_panel_and_history_is_taken(server):
+    history = [{"role": "user", "content": "Name a planet."}, {"role": "assistant", "content": "Mars."}]
+    with httpx.stream("POST", server.v1 + "/modes/compare", timeout=120, json={
+            "question": "Is it bigger than Earth?", "history": history, "max_tokens": 12, "stream": True}) as response:
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+    start = events[0]["data"]
+    assert start["members"] == [p.id for p in DEFAULT_PANEL] and start["history_messages"] == 2
+    assert {e["member"] for e in events if e["type"] == "member_done"} == set(start["members"])
+
+
 @pytest.mark.parametrize(("path", "body", "status", "code"), [
     ("/modes/nope", {"question": "x"}, 404, "mode_not_found"),
     ("/modes/council", {"question": "x", "members": ["zz"]}, 404, "model_not_found"),
@@ -42,6 +53,7 @@ def test_rest_mode_streams_typed_events(server):
     ("/modes/debate", {"question": ""}, 400, "invalid_value"),
     ("/modes/debate", {"question": "x", "members": "all"}, 400, "invalid_value"),
     ("/modes/council", {"question": "x", "members": [CHAT_MODEL, CHAT_MODEL]}, 400, "invalid_value"),
+    ("/modes/compare", {"question": "x", "history": [{"role": "tool", "content": "y"}]}, 400, "invalid_value"),
 ])
 def test_rest_mode_bad_requests(server, path, body, status, code):
     response = httpx.post(server.v1 + path, json=body, timeout=30)

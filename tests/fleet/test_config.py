@@ -96,6 +96,36 @@ def test_merge_keeps_every_instance(tmp_path):
     assert len(merged.models["smollm2-135m-instruct"].instances) == 3
 
 
+PERSONAS = """\
+personas:
+  - id: lawyer
+    name: The Lawyer
+    system: You are a careful lawyer.
+    temperature: 0.4
+"""
+
+
+def test_fleet_file_personas_join_the_default_panel_or_name_what_is_wrong(tmp_path):
+    from engines.catalog import find
+    from engines.registry import ModelRegistry
+    from fleet.node import add_personas
+
+    path = tmp_path / "fleet.yaml"
+    path.write_text(YAML + PERSONAS)
+    config = load(path)
+    registry = ModelRegistry()
+    registry.add(find("smollm2-135m-instruct"))  # still loading: personas can name it already
+    add_personas(registry, config.personas)
+    assert list(registry.personas) == ["skeptic", "optimist", "engineer", "teacher", "lawyer"]
+    assert registry.personas["lawyer"].model == "smollm2-135m-instruct"
+    path.write_text(YAML + PERSONAS.replace("id: lawyer", "id: Lawyer!"))
+    with pytest.raises(FleetError, match=r"fleet.yaml:13: personas\[0\]\.id: String should match pattern"):
+        load(path)
+    path.write_text(YAML + PERSONAS.replace("temperature: 0.4", "model: nope"))
+    with pytest.raises(FleetError, match="persona 'lawyer': The persona's model 'nope' is not hosted here"):
+        add_personas(ModelRegistry(), load(path).personas)
+
+
 def test_app_refuses_a_bad_fleet_file_at_start(tmp_path):
     import subprocess
     import sys

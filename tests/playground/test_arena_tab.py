@@ -10,11 +10,12 @@ import httpx
 import pytest
 from gradio_client import Client
 
+from engines.personas import DEFAULT_PANEL
 from engines.registry import ModelRegistry
 from modes.events import Event, ModeOptions
 from playground.arena_tab import ArenaTab, ArenaView
 from tests.support import browser
-from tests.support.servers import BASE_MODEL, CHAT_MODEL
+from tests.support.servers import BASE_MODEL, CHAT_MODEL, start_server, stop_server
 
 
 def test_view_folds_events_into_steps_columns_and_final():
@@ -49,6 +50,32 @@ def test_gradio_client_runs_the_arena(gradio):
     assert [t["title"] for t in result["turns"]][:2] == [f"answers · {CHAT_MODEL}", f"answers · {BASE_MODEL}"]
 
 
+@pytest.fixture
+def own_gradio(tmp_path):
+    """A server of its own: the persona added here would otherwise join every later test's members."""
+    srv = start_server(tmp_path, "--model", CHAT_MODEL)
+    yield Client(srv.url + "/", verbose=False)
+    stop_server(srv)
+
+
+@pytest.mark.slow
+def test_gradio_client_adds_a_persona_and_runs_a_follow_up(own_gradio):
+    gradio = own_gradio
+    members, lead, table = gradio.predict("Devil's Advocate", CHAT_MODEL, "You argue the opposite side, briefly.",
+                                          1.0, [], api_name="/add_persona")
+    assert "devils-advocate" in table
+    history = [{"role": "user", "content": "Is coffee good for you?"},
+               {"role": "assistant", "content": "In moderation, for most adults."}]
+    result = gradio.predict("compare", "And tea?", ["devils-advocate", "skeptic"], "(first member)", 1, 24, 60, True,
+                            history, api_name="/arena")
+    assert result["final"] and [t["title"] for t in result["turns"]] == ["answers · devils-advocate",
+                                                                        "answers · skeptic"]
+    with pytest.raises(Exception, match="already a model or mode"):
+        gradio.predict("Council", CHAT_MODEL, "x", 0.5, [], api_name="/add_persona")
+    with pytest.raises(Exception, match="system"):
+        gradio.predict("Quiet", CHAT_MODEL, "   ", 0.5, [], api_name="/add_persona")
+
+
 def test_gradio_client_gets_clear_errors(gradio):
     with pytest.raises(Exception, match="Type a question"):
         gradio.predict("council", "  ", [CHAT_MODEL], "(first member)", 1, 24, 60, True, api_name="/arena")
@@ -72,15 +99,14 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         return sum(m["active"] for m in models.values())
 
     with browser.launch() as chromium:
-        page = chromium.new_page(viewport={"width": 1280, "height": 1200})
-        page.goto(server.url + "/", wait_until="load")
-        page.get_by_role("tab", name="Arena").click(timeout=60_000)
+        page = browser.open_tab(chromium, server.url, "Arena")
         page.locator("#arena-mode").get_by_text("compare").click()
         page.locator("#arena-question textarea").fill("Name two rivers.")
         page.locator("#arena-run").click()
         page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
-        cards = page.locator("#arena-columns .arena-card")
-        assert cards.count() == 2 and "Fastest" in page.locator("#arena-final").inner_text()
+        cards = page.locator("#arena-columns .arena-card")  # one chat model: the default panel of personas
+        assert cards.count() == len(DEFAULT_PANEL) and "Fastest" in page.locator("#arena-final").inner_text()
+        assert all(p.id in page.locator("#arena-columns").inner_text() for p in DEFAULT_PANEL)
 
         # Quick actions under the final answer run the arena again on the clicked value.
         page.get_by_text("Settings").click()
@@ -123,6 +149,31 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         assert active() == 0
         time.sleep(3)  # and the council did not go on to its next stage
         assert active() == 0 and "Final answer" not in page.locator("#arena-final").inner_text()
+
+
+NOT_ANSWERED = "!document.querySelector('#arena-final').innerText.includes('Final answer')"
+
+
+def test_browser_a_persona_council_answers_and_a_follow_up_continues_it(server):
+    with browser.launch() as chromium:
+        page = browser.open_tab(chromium, server.url, "Arena")
+        page.get_by_text("Settings").click()
+        limit = page.locator("#arena-max-tokens input[type=number]")
+        limit.fill("48")
+        limit.press("Enter")
+        page.locator("#arena-mode").get_by_text("council").click()
+        final = page.locator("#arena-final")
+        for question in ("Should a small team write tests first?", "And what about documentation?"):
+            page.locator("#arena-question textarea").fill(question)
+            page.locator("#arena-run").click()
+            page.wait_for_function(NOT_ANSWERED)  # the new run has begun (the last answer is gone)
+            final.get_by_text("Final answer").wait_for(timeout=240_000)
+        # The second run continued the first: its members saw the earlier question and answer.
+        assert "Follow-up" in final.inner_text()
+        stages = page.locator("#arena-timeline").inner_text()
+        assert all(p.id in stages for p in DEFAULT_PANEL) and "chairman" in stages
+        page.locator("#arena-new").click()
+        page.wait_for_function(NOT_ANSWERED)
 
 
 def test_the_arena_starts_from_the_mode_defaults():

@@ -39,9 +39,7 @@ fetch("/v1/models").then(() => { results.fetch = "reached"; }, () => { results.f
 @pytest.fixture(scope="module")
 def page(server):
     with browser.launch() as chromium:
-        page = chromium.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server.url + "/", wait_until="load")
-        page.get_by_role("tab", name="Generated UI").click(timeout=60_000)
+        page = browser.open_tab(chromium, server.url, "Generated UI", height=1400)
         page.get_by_text("Try a spec or a page by hand").click()
         yield page
 

@@ -41,3 +41,11 @@ def launch(*extra_flags: str) -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+def open_tab(chromium, url: str, tab: str, *, height: int = 1200):
+    """A new page on the playground at `url`, with the tab named `tab` open."""
+    page = chromium.new_page(viewport={"width": 1280, "height": height})
+    page.goto(url + "/", wait_until="load")
+    page.get_by_role("tab", name=tab).click(timeout=60_000)
+    return page
