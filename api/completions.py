@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from api import logprobs, sse
 from api.deps import RegistryDep
@@ -22,6 +23,7 @@ from api.schemas import ChatCompletionRequest, CompletionRequest
 from engines.contract import Chunk, Completion, collect
 from engines.errors import EngineError
 from engines.registry import ModelRegistry
+from engines.router import AUTO, Router
 from modes import MODES
 
 log = logging.getLogger(__name__)
@@ -96,9 +98,12 @@ class _TextFormat:
 
 async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletionRequest | CompletionRequest,
                  prefix: str, fmt):
-    engine = registry.get(body.model)
-    stream = engine.stream(body.to_generation())
-    head = {"id": f"{prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
+    generation, model, headers = body.to_generation(), body.model, {}
+    if model == AUTO and AUTO not in registry.ids:  # the best ready model for this request's category
+        route = await sse.unless_disconnected(request, Router(registry).route(generation))
+        model, headers = route.model, {"X-Routed-Model": route.model, "X-Route-Category": route.category}
+    stream = registry.get(model).stream(generation)
+    head = {"id": f"{prefix}-{uuid.uuid4().hex}", "created": int(time.time()), "model": model}
     if not body.stream:
         try:
             done = await sse.unless_disconnected(request, collect(stream))
@@ -107,13 +112,15 @@ async def _serve(request: Request, registry: ModelRegistry, body: ChatCompletion
         result = {**head, "object": fmt.obj, "choices": [fmt.choice(done, body)], "usage": done.usage.as_dict()}
         if body.include_perf:
             result["perf"] = done.timings.as_dict()
-        return result
+        return JSONResponse(result, headers=headers)
     try:  # wait for the first chunk so queue/context errors still get a proper HTTP status
         first = await sse.unless_disconnected(request, anext(stream))
     except BaseException:
         await stream.aclose()
         raise
-    return sse.response(_events(stream, first, head, fmt, body))
+    response = sse.response(_events(stream, first, head, fmt, body))
+    response.headers.update(headers)
+    return response
 
 
 async def _events(stream: AsyncIterator[Chunk], first: Chunk, head: dict, fmt,

@@ -11,6 +11,7 @@ from api.modes import mode_models
 from engines.personas import Persona
 from engines.pool import Pool
 from engines.registry import ModelRegistry
+from engines.router import AUTO
 
 router = APIRouter()
 
@@ -41,7 +42,9 @@ def describe_persona(persona: Persona, registry: ModelRegistry) -> dict[str, Any
 async def list_models(registry: RegistryDep):
     hosted = [describe(e) for e in registry.entries()]
     personas = [describe_persona(p, registry) for p in registry.personas.values()]
-    return {"object": "list", "data": hosted + personas + mode_models()}
+    auto = {"id": AUTO, "object": "model", "created": 0, "owned_by": "playground-router",
+            "name": "Auto: the best ready model for each request"}
+    return {"object": "list", "data": hosted + personas + [auto] + mode_models()}
 
 
 @router.get("/v1/models/{model_id:path}")

@@ -3,7 +3,7 @@ serverless-llm served, with the runtime defaults each one was tuned for."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 Category = Literal["embedded", "small", "medium", "reasoning", "remote"]
@@ -28,6 +28,7 @@ class ModelSpec:
     max_concurrent: int = 2
     thinking: bool = False  # emits <think> reasoning that is split into reasoning_content
     chat: bool = True  # instruction-tuned; base models are for /v1/completions
+    good_at: tuple[str, ...] = ("general",)  # what model="auto" routes to it first (engines/router.py)
 
     @property
     def source(self) -> str:
@@ -121,6 +122,20 @@ CATALOG: tuple[ModelSpec, ...] = (
          category="reasoning", rank=13, params="21B MoE (3.6B active)", quant="Q6_K",
          size_gb=12.0, description="MoE, function calling, agentic operations"),
 )
+
+# What each model is strongest at (serverless-llm's routing table, from the models' own cards), for
+# model="auto": coding, reasoning, function_calling, general.
+GOOD_AT = {
+    "qwen3-4b": ("coding", "reasoning", "function_calling", "general"), "phi-4-mini": ("reasoning", "general"),
+    "functiongemma-270m-it": ("function_calling",), "smollm3-3b": ("reasoning", "function_calling", "general"),
+    "lfm2.5-1.2b-instruct": ("general",), "lfm2.5-350m": ("general",), "dasd-4b-thinking": ("reasoning",),
+    "agentcpm-explore-4b": ("function_calling",), "gemma-3-12b-it": ("general", "coding"),
+    "llama-3.2-3b": ("general", "function_calling"), "mistral-7b-instruct-v0.3": ("general", "function_calling"),
+    "rnj-1-instruct": ("coding",), "deepseek-r1-distill-qwen-1.5b": ("reasoning",),
+    "nanbeige4-3b-thinking": ("reasoning",), "phi-4-mini-reasoning": ("reasoning",),
+    "glm-4.7-flash": ("coding", "reasoning"), "gpt-oss-20b": ("reasoning", "coding", "function_calling"),
+}
+CATALOG = tuple(replace(spec, good_at=GOOD_AT.get(spec.id, spec.good_at)) for spec in CATALOG)
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 

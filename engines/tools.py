@@ -83,28 +83,50 @@ def prompt_messages(messages: list[dict[str, Any]], tools: tuple[Tool, ...], *, 
            'Reply with JSON only: {"tool_calls": [{"name": "<function>", "arguments": {...}}]} to call functions, '
            'or {"content": "<your answer>"} to answer directly.')
     instructions = f"You can call these functions:\n{listed}\n{how}" if tools else ""
-    names = {call.get("id"): (call.get("function") or {}).get("name", "") for m in messages
-             for call in m.get("tool_calls") or ()}
+    called = {call.get("id"): call.get("function") or {} for m in messages for call in m.get("tool_calls") or ()}
     out: list[dict[str, str]] = []
     for message in messages:
         role, content = message["role"], message.get("content") or ""
         if role == "assistant" and message.get("tool_calls"):
+            if not tools:  # no tools now: no envelope to imitate; the results below say what was called
+                if content:
+                    out.append({"role": role, "content": content})
+                continue
             calls = [{"name": c["function"]["name"], "arguments": arguments_object(c["function"].get("arguments"))}
                      for c in message["tool_calls"]]
-            content = (json.dumps({"tool_calls": calls}) if tools else  # no tools now: no envelope to imitate
-                       "; ".join(f"(called {c['name']} with {json.dumps(c['arguments'])})" for c in calls))
+            content = json.dumps({"tool_calls": calls})
         elif role == "assistant" and tools:  # answers in the envelope too: the model sees the format used
             content = json.dumps({"content": content})
         elif role == "tool":
             role = "user"
-            name = names.get(message.get("tool_call_id"), "")
-            content = f"Result of {name or 'the function'} (call {message.get('tool_call_id')}): {content}"
+            function = called.get(message.get("tool_call_id"), {})
+            name = function.get("name") or "the function"
+            what = f"{name}({_compact(function.get('arguments'))})" if function else name
+            content = f"Result of {what}: {content}"
         out.append({"role": role, "content": content})
+    out = _alternating(out)
     if not instructions:
         return out
     if out and out[0]["role"] == "system":
         return [{"role": "system", "content": out[0]["content"] + "\n\n" + instructions}, *out[1:]]
     return [{"role": "system", "content": instructions}, *out]
+
+
+def _compact(arguments: Any) -> str:
+    value = arguments_object(arguments)
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
+
+
+def _alternating(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Consecutive messages of one role as one (several tool results in a row become one user message;
+    some templates refuse two user messages in a row)."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        if out and out[-1]["role"] == message["role"] != "system":
+            out[-1] = {"role": message["role"], "content": out[-1]["content"] + "\n\n" + message["content"]}
+        else:
+            out.append(message)
+    return out
 
 
 def arguments_object(arguments: Any) -> Any:

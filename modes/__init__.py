@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from modes import analyze, compare, council, debate, mixture, roundtable
+from modes import agent, analyze, compare, council, debate, mixture, roundtable
 from modes.events import Event, ModeOptions
 from modes.turns import EngineLookup
 
 MODES = {"compare": compare.run, "council": council.run, "roundtable": roundtable.run, "debate": debate.run,
-         "analyze": analyze.run, "mixture": mixture.run}
+         "analyze": analyze.run, "mixture": mixture.run, "agent": agent.run}
 MAX_TURNS = 40  # model turns one mode run may take (each up to max_tokens): a bound on its work
 
 
@@ -21,11 +21,13 @@ def turns_of(mode: str, options: ModeOptions) -> int:
     members, rounds = len(options.members), options.rounds
     return {"compare": members, "council": members + (members if members > 1 else 0) + 1,
             "roundtable": rounds * members + rounds, "debate": members * (rounds + 1) + 1,
-            "analyze": members + 1, "mixture": members * rounds + 1}[mode]
+            "analyze": members + 1, "mixture": members * rounds + 1,
+            # each step: the lead, and perhaps every other member consulted
+            "agent": options.max_steps * members + 1}[mode]
 
 
 LEAD_ROLE = {"council": "chairman", "roundtable": "moderator", "debate": "judge", "analyze": "synthesizer",
-             "mixture": "aggregator"}
+             "mixture": "aggregator", "agent": "agent"}
 
 
 async def run_mode(mode: str, question: str, options: ModeOptions, lookup: EngineLookup) -> AsyncIterator[Event]:

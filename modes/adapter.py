@@ -73,6 +73,7 @@ class ModeRun:
     steps: list[Step] = field(default_factory=list)
     turns: list[dict[str, Any]] = field(default_factory=list)  # member_done / member_error events
     stages: list[dict[str, Any]] = field(default_factory=list)  # stage_done events (what each decided)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # agent: each call with its result
     final: Event | None = None
     error: str = ""
     duration_ms: float | None = None
@@ -93,6 +94,15 @@ class ModeRun:
             if step is not None:
                 step.status, step.duration_ms = ("done" if event.type == "member_done" else "error"), event.duration_ms
                 step.error = event.text if event.type == "member_error" else ""
+        elif event.type == "tool_call":
+            self._open[key] = Step(event.stage, event.member, event.role, text=event.text)
+            self.steps.append(self._open[key])
+        elif event.type == "tool_result" and key in self._open:
+            step = self._open.pop(key)
+            step.text += f"\n→ {event.text}"
+            step.status = "error" if event.data.get("error") else "done"
+            self.tool_calls.append({"stage": event.stage, "name": event.member, "call": step.text.split("\n→ ")[0],
+                                    "result": event.text, "error": bool(event.data.get("error"))})
         elif event.type == "stage_done":
             self.stages.append(event.as_dict())
         elif event.type == "final":
@@ -115,7 +125,8 @@ class ModeRun:
 
     def summary(self) -> dict[str, Any]:
         return {"mode": self.mode, "final": self.final.as_dict() if self.final else None, "stages": self.stages,
-                "turns": self.turns, "duration_ms": self.duration_ms}
+                "turns": self.turns, **({"tool_calls": self.tool_calls} if self.tool_calls else {}),
+                "duration_ms": self.duration_ms}
 
     def usage(self) -> dict[str, int]:
         """Tokens of every turn, OpenAI-style."""

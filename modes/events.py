@@ -8,6 +8,8 @@ Event types (the `type` field):
   member_done    the turn's whole text, duration, time to first token and tokens/s (`data`)
   member_error   the turn failed or timed out (`text` says why); the mode goes on without it
   stage_done     a stage ends; `data` carries what it decided (rankings, convergence, ...)
+  tool_call      (agent) the lead calls a tool: `text` shows the call, `data` has id, name and arguments
+  tool_result    (agent) what the tool returned (`text`; `data.error` when it failed)
   final          the mode's answer (`text`, written by `member`) and its summary (`data`)
   error          the mode cannot go on (e.g. every member failed)
   mode_done      the end, with the total duration
@@ -21,8 +23,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EventType = Literal["mode_start", "stage_start", "member_start", "token", "member_done", "member_error",
-                    "stage_done", "final", "error", "mode_done"]
-Role = Literal["", "member", "chairman", "moderator", "judge", "synthesizer", "aggregator"]
+                    "tool_call", "tool_result", "stage_done", "final", "error", "mode_done"]
+Role = Literal["", "member", "chairman", "moderator", "judge", "synthesizer", "aggregator", "agent", "tool"]
 Status = Literal["", "running", "done", "error"]
 
 
@@ -68,6 +70,7 @@ class ModeOptions(BaseModel):
     temperature: float = Field(0.7, ge=0, le=2)
     turn_timeout: float = Field(120.0, gt=0, le=1800, description="Seconds before a turn counts as failed")
     exclude_self_votes: bool = Field(True, description="Council: a member's ranking of its own answer is ignored")
+    max_steps: int = Field(5, ge=1, le=10, description="Agent: tool-calling steps before the lead must answer")
     history: list[Message] = Field(
         default_factory=list, max_length=MAX_HISTORY, description="The conversation so far (earlier questions and "
         "final answers): every turn sees it before its own prompt, so a follow-up question continues it")

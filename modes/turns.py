@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines.contract import Engine, GenerationRequest
+from engines.contract import Engine, GenerationRequest, Tool, ToolCallDelta
 from engines.errors import EngineError
 from modes.events import Event, EventType, Message, ModeOptions, Role
 
@@ -23,8 +23,10 @@ class Turn:
     member: str
     role: Role
     stage: str
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     json_schema: dict[str, Any] | None = None
+    tools: tuple[Tool, ...] = ()  # offered under `auto` (the agent's lead)
+    tool_choice: str = "auto"
 
 
 @dataclass
@@ -34,6 +36,14 @@ class Answer:
     error: str = ""
     duration_ms: float = 0.0
     stats: dict[str, float] = field(default_factory=dict)
+    calls: list[ToolCallDelta] = field(default_factory=list)  # whole tool calls: id, name, arguments (JSON)
+
+    def add_calls(self, deltas: tuple[ToolCallDelta, ...]) -> None:
+        for delta in deltas:
+            if delta.index == len(self.calls):
+                self.calls.append(ToolCallDelta(delta.index, delta.id, delta.name, ""))
+            call = self.calls[delta.index]
+            self.calls[delta.index] = ToolCallDelta(call.index, call.id, call.name, call.arguments + delta.arguments)
 
     @property
     def ok(self) -> bool:
@@ -99,8 +109,8 @@ class TurnRunner:
             async with asyncio.timeout(options.turn_timeout):
                 stream = self.lookup(turn.member).stream(GenerationRequest(
                     messages=after(options.history, turn.messages), max_tokens=options.max_tokens,
-                    temperature=options.temperature,
-                    json_schema=turn.json_schema))
+                    temperature=options.temperature, json_schema=turn.json_schema, tools=turn.tools,
+                    tool_choice=turn.tool_choice if turn.tools else "auto"))
                 try:
                     async for chunk in stream:
                         if chunk.text:
@@ -108,6 +118,7 @@ class TurnRunner:
                                 answer.stats["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
                             answer.text += chunk.text
                             await queue.put(self.event("token", status="running", text=chunk.text, **where))
+                        answer.add_calls(chunk.tool_calls)
                         if chunk.timings is not None:
                             answer.stats["tokens_per_second"] = round(chunk.timings.tokens_per_second, 1)
                         if chunk.usage is not None:
@@ -115,7 +126,7 @@ class TurnRunner:
                             answer.stats["completion_tokens"] = chunk.usage.completion_tokens
                 finally:
                     await stream.aclose()
-            if not answer.text.strip():
+            if not answer.text.strip() and not answer.calls:
                 answer.error = "returned an empty answer"
         except TimeoutError:
             answer.error = f"no complete answer within {options.turn_timeout:g} s"
@@ -128,8 +139,9 @@ class TurnRunner:
         finally:
             answer.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if answer.ok:
-            await queue.put(self.event("member_done", status="done", text=answer.text,
-                                       duration_ms=answer.duration_ms, data=dict(answer.stats), **where))
+            calls = [{"name": c.name, "arguments": c.arguments} for c in answer.calls]
+            await queue.put(self.event("member_done", status="done", text=answer.text, duration_ms=answer.duration_ms,
+                                       data={**answer.stats, **({"tool_calls": calls} if calls else {})}, **where))
         else:
             await queue.put(self.event("member_error", status="error", text=answer.error,
                                        duration_ms=answer.duration_ms, **where))

@@ -36,6 +36,8 @@ MODE_HELP = {
     "analyze": "Independent answers, then consensus and unique points by the synthesizer (lead).",
     "mixture": "Layers of proposers, each refining the previous layer's answers; the aggregator (lead) writes "
                "the answer.",
+    "agent": "The lead (agent) answers with tools — a calculator, the current time, and asking another member — "
+             "step by step; each call and its result appear as a step.",
 }
 
 

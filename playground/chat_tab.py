@@ -15,6 +15,7 @@ import gradio as gr
 from engines.contract import GenerationRequest, collect
 from engines.errors import EngineError
 from engines.registry import ModelRegistry
+from engines.router import AUTO, Router
 from genui import generate
 from genui.spec import SpecError
 from playground.caller import as_caller
@@ -36,10 +37,11 @@ def content_text(content: Any) -> str:
 
 
 def to_messages(history: list[Message], system_prompt: str) -> list[dict[str, str]]:
-    """Chat history as shown -> messages for the model (thinking bubbles are not sent back)."""
+    """Chat history as shown -> messages for the model (thinking bubbles and routing notes, the messages
+    with metadata, are not sent back)."""
     messages = [{"role": "system", "content": system_prompt.strip()}] if system_prompt.strip() else []
     for item in history:
-        if (item.get("metadata") or {}).get("title") == THINKING_TITLE:
+        if item.get("metadata"):
             continue
         text = content_text(item.get("content"))
         if item.get("role") in ("user", "assistant") and text:
@@ -81,6 +83,13 @@ class ChatTab:
         thought: Message | None = None
         started = time.perf_counter()
         try:
+            if model == AUTO and AUTO not in self.registry.ids:  # routed: say where the answer comes from
+                route = await Router(self.registry).route(request)
+                model = route.model
+                history = [*history, {"role": "assistant", "content": f"Routed to {route.model}",
+                                      "metadata": {"title": f"auto → {route.model} ({route.category})",
+                                                   "status": "done"}}]
+                yield history, ""
             async for chunk in self.registry.get(model).stream(request):
                 if chunk.reasoning:
                     if thought is None:
@@ -155,7 +164,7 @@ class ChatTab:
         """Lays out the tab; `gesture_messages` (rendered elsewhere) can send messages into this chat
         while `view` (the last of Chat/Arena opened) says "chat"."""
         with gr.Row():
-            model = gr.Dropdown(model_ids, value=default_model, label="Model", scale=2,
+            model = gr.Dropdown([AUTO, *model_ids], value=default_model, label="Model", scale=2,
                                 allow_custom_value=True)  # models may join the fleet after the page was built
             temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature", scale=1)
             max_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max tokens", scale=1, elem_id="max-tokens")

@@ -32,8 +32,8 @@ def test_models_list_and_get(server):
     client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
     ids = [m.id for m in client.models.list()]
     personas = [p.id for p in DEFAULT_PANEL]  # one chat model: the default panel speaks through it
-    assert ids == [CHAT_MODEL, BASE_MODEL, *personas, "compare", "council", "roundtable", "debate", "analyze",
-                   "mixture"]
+    assert ids == [CHAT_MODEL, BASE_MODEL, *personas, "auto", "compare", "council", "roundtable", "debate", "analyze",
+                   "mixture", "agent"]
     model = client.models.retrieve(CHAT_MODEL)
     assert model.id == CHAT_MODEL and model.object == "model"
     skeptic = client.models.retrieve("skeptic")
@@ -41,6 +41,21 @@ def test_models_list_and_get(server):
     reply = client.chat.completions.create(model="skeptic", messages=[{"role": "user", "content": "Is it safe?"}],
                                            max_tokens=12)
     assert reply.model == "skeptic" and reply.choices[0].message.content
+
+
+def test_auto_routes_to_the_best_ready_model_and_says_so(server):
+    client = OpenAI(base_url=server.v1, api_key="x", max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Write a Python function that adds two numbers."}],
+        max_tokens=16)
+    reply = raw.parse()
+    assert raw.headers["x-routed-model"] == reply.model == CHAT_MODEL  # the one ready chat model here
+    assert raw.headers["x-route-category"] in ("coding", "reasoning", "function_calling", "general")
+    with client.chat.completions.with_streaming_response.create(
+            model="auto", messages=[{"role": "user", "content": "Hi"}], max_tokens=8, stream=True,
+            tools=[{"type": "function", "function": {"name": "wave", "parameters": {"type": "object"}}}]) as streamed:
+        assert streamed.headers["x-route-category"] == "function_calling"  # tools offered: no classification
+        assert any(chunk.model == CHAT_MODEL for chunk in streamed.parse())
 
 
 def test_health_and_details(server):

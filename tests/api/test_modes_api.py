@@ -45,6 +45,16 @@ def test_rest_default_members_are_the_persona_panel_and_history_is_taken(server)
     assert {e["member"] for e in events if e["type"] == "member_done"} == set(start["members"])
 
 
+def test_openai_client_runs_the_agent_with_its_tool_steps(server):
+    client = OpenAI(base_url=server.v1, api_key="x", max_retries=0, timeout=300)
+    reply = client.chat.completions.create(
+        model="agent", messages=[{"role": "user", "content": "Use the calculator: what is 37 * 91?"}], temperature=0,
+        max_tokens=96, extra_body={"mode_options": {"members": [CHAT_MODEL, "teacher"]}})
+    steps = reply.model_extra["mode"]["tool_calls"]
+    assert reply.choices[0].message.content and steps and steps[0]["name"] == "calculator"
+    assert steps[0]["result"] == "3367" and not steps[0]["error"]
+
+
 @pytest.mark.parametrize(("path", "body", "status", "code"), [
     ("/modes/nope", {"question": "x"}, 404, "mode_not_found"),
     ("/modes/council", {"question": "x", "members": ["zz"]}, 404, "model_not_found"),

@@ -46,6 +46,7 @@ def test_the_envelope_schema_and_prompt():
     assert messages[0]["role"] == "system" and "get_weather" in messages[0]["content"]
     call = {"name": "get_weather", "arguments": {"city": "Oslo"}}
     assert json.loads(messages[2]["content"]) == {"tool_calls": [call]}
-    assert messages[3] == {"role": "user", "content": "Result of get_weather (call call_1): -3 C"}
-    without = prompt_messages(history, (), required=False)  # tool_choice none: no envelope to imitate
-    assert without[0]["role"] == "user" and "called get_weather" in without[1]["content"]
+    assert messages[3] == {"role": "user", "content": 'Result of get_weather({"city": "Oslo"}): -3 C'}
+    # tool_choice none: no envelope to imitate; the call shows in its result, one user turn with the question
+    without = prompt_messages(history, (), required=False)
+    assert without == [{"role": "user", "content": 'Weather?\n\nResult of get_weather({"city": "Oslo"}): -3 C'}]

@@ -117,7 +117,7 @@ def test_roundtable_ends_early_only_when_the_moderator_says_it_converged(lookup,
     assert len(turns) == 2 * len(rounds)
 
 
-@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("mode", sorted(set(MODES) - {"agent"}))  # the agent asks members only when it chooses
 def test_a_failing_or_unreachable_member_leaves_the_mode_finishing(lookup, mode):
     options = ModeOptions(members=["broken", CHAT, "down"], rounds=1, max_tokens=24, lead=CHAT)
     events = collect(mode, options, lookup)

@@ -154,14 +154,20 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
 NOT_ANSWERED = "!document.querySelector('#arena-final').innerText.includes('Final answer')"
 
 
+def arena_page(chromium, server, mode: str, max_tokens: int):
+    """The Arena with `mode` chosen and each turn limited to `max_tokens`."""
+    page = browser.open_tab(chromium, server.url, "Arena")
+    page.get_by_text("Settings").click()
+    limit = page.locator("#arena-max-tokens input[type=number]")
+    limit.fill(str(max_tokens))
+    limit.press("Enter")
+    page.locator("#arena-mode").get_by_text(mode).click()
+    return page
+
+
 def test_browser_a_persona_council_answers_and_a_follow_up_continues_it(server):
     with browser.launch() as chromium:
-        page = browser.open_tab(chromium, server.url, "Arena")
-        page.get_by_text("Settings").click()
-        limit = page.locator("#arena-max-tokens input[type=number]")
-        limit.fill("48")
-        limit.press("Enter")
-        page.locator("#arena-mode").get_by_text("council").click()
+        page = arena_page(chromium, server, "council", 48)
         final = page.locator("#arena-final")
         for question in ("Should a small team write tests first?", "And what about documentation?"):
             page.locator("#arena-question textarea").fill(question)
@@ -174,6 +180,19 @@ def test_browser_a_persona_council_answers_and_a_follow_up_continues_it(server):
         assert all(p.id in stages for p in DEFAULT_PANEL) and "chairman" in stages
         page.locator("#arena-new").click()
         page.wait_for_function(NOT_ANSWERED)
+
+
+def test_browser_an_agent_run_shows_its_tool_steps(server):
+    with browser.launch() as chromium:
+        page = arena_page(chromium, server, "agent", 64)
+        page.locator("#arena-question textarea").fill("Use the calculator: what is 37 * 91?")
+        page.locator("#arena-run").click()
+        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=240_000)
+        timeline = page.locator("#arena-timeline")
+        step = timeline.get_by_text("tool: calculator").first  # a collapsible step per tool call
+        step.wait_for(timeout=10_000)
+        step.click()
+        timeline.get_by_text("→ 3367").first.wait_for(timeout=10_000)
 
 
 def test_the_arena_starts_from_the_mode_defaults():
