@@ -50,6 +50,8 @@ async def run(question: str, options: ModeOptions, lookup: EngineLookup) -> Asyn
                 yield runner.event("error", text="Every member failed to lead the agent: " + "; ".join(failures))
                 return
             lead = standby.pop(0)
+            others = [m for m in options.members if m != lead]  # the new lead consults the rest, not itself
+            tools = agent_tools.specs(others)
             answers = []
             async for event in runner.run([Turn(lead, "agent", stage, messages, tools=tools,
                                                 tool_choice=turn.tool_choice)], answers):

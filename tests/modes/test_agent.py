@@ -97,6 +97,16 @@ def test_a_tool_that_raises_and_a_member_that_is_down_become_results(monkeypatch
     assert tools["ask_model"].parameters["properties"]["member"] == {"enum": ["down"]}
 
 
+def test_a_failing_lead_hands_the_step_to_the_next_member():
+    second = ScriptedEngine(answer("Here."), model_id="second")
+    events = run_agent(lambda m: {"second": second}.get(m) or ScriptedEngine(fault=Unavailable("gone")),
+                       ["first", "second", "third"])
+    final = next(e for e in events if e.type == "final")
+    assert final.member == "second" and final.text == "Here."
+    offered = {t.name: t for t in second.requests[0].tools}["ask_model"].parameters["properties"]["member"]
+    assert offered == {"enum": ["first", "third"]}
+
+
 def test_asking_another_member_streams_its_turn_inside_the_step():
     lead = ScriptedEngine(turns=[calls(("ask_model", '{"member": "sage", "question": "Capital of Peru?"}')),
                                  answer("Lima, says the sage.")], model_id="lead")
