@@ -31,8 +31,20 @@ class Settings(BaseSettings):
     batch: int | None = Field(None, ge=1, description="Prompt batch size (default: catalog value)")
     max_concurrent: int | None = Field(None, ge=1, description="Slots per model: generations at once")
     flash_attn: Literal["on", "off"] = Field(
-        "off", description="Flash attention: faster decoding on CPU (as llama-server's default); 'off' keeps "
-        "llama-cpp-python's arithmetic, so a seed gives the same text as there")
+        "on", description="Flash attention (llama-server's default): faster decoding on CPU, and a sequence's "
+        "arithmetic does not depend on what else is in the batch (speculation and batching keep greedy text "
+        "exact); 'off' keeps llama-cpp-python's arithmetic, so a seed gives the same text as there")
+    speculative: Literal["ngram", "off"] = Field(
+        "ngram", description="Speculative decoding: 'ngram' drafts the next tokens from earlier text of the same "
+        "conversation (fast copying, rewriting, extraction; adapts and pauses when drafts miss); 'off' decodes one "
+        "token per pass. The text is the same either way")
+    draft_model: str | None = Field(
+        None, description="Catalog id or .gguf path of a smaller model with the same vocabulary that drafts for the "
+        "hosted models instead of n-gram lookup (as llama-server's --model-draft)")
+    draft_max: int = Field(16, ge=1, le=64, description="Tokens drafted at most per step and stream")
+    cache_type: Literal["f16", "q8_0", "q4_0"] = Field(
+        "f16", description="KV-cache type (serverless-llm's KV_CACHE_QUANT): q8_0 halves the memory per slot, q4_0 "
+        "quarters it (both need flash attention)")
     chat_template_file: str | None = Field(
         None, description="Jinja chat template used instead of each hosted model's own (as llama-server's "
         "--chat-template-file)")
@@ -102,6 +114,13 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if value and not value.startswith(("http://", "https://")):
                 raise ValueError(f"--{name.replace('_', '-')} must start with http:// or https://, got {value!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _quantized_cache_needs_flash_attention(self):
+        if self.cache_type != "f16" and self.flash_attn == "off":
+            raise ValueError(f"--cache-type {self.cache_type} needs flash attention (llama.cpp quantizes the V cache "
+                             "only with it): drop --flash-attn off")
         return self
 
     @model_validator(mode="after")

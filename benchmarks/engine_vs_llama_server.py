@@ -80,20 +80,21 @@ class Side:
             self.process.kill()
 
 
-def start_app(model: str, slots: int, threads: int, flash_attn: str) -> Side:
+def start_app(model: str, slots: int, threads: int, flash_attn: str, *extra: str, name: str = "") -> Side:
     port = free_port()
-    return Side(f"app fa={flash_attn}", [
+    return Side(name or f"app fa={flash_attn}", [
         sys.executable, "app.py", "--model", model, "--port", str(port), "--no-ui", "--max-concurrent", str(slots),
-        "--threads", str(threads), "--flash-attn", flash_attn, "--log-level", "warning"], port, model)
+        "--threads", str(threads), "--flash-attn", flash_attn, "--log-level", "warning", *extra], port, model)
 
 
-def start_llama_server(binary: str, model: str, slots: int, threads: int) -> Side:
+def start_llama_server(binary: str, model: str, slots: int, threads: int, *extra: str,
+                       name: str = "llama-server") -> Side:
     spec = spec_for(model)
     port = free_port()
-    return Side("llama-server",
+    return Side(name,
                 [binary, "-m", str(resolve_path(spec)), "--port", str(port), "-np", str(slots), "-t", str(threads),
                  "-tb", str(threads), "-c", str(spec.n_ctx * slots), "-b", str(spec.n_batch), "-ub", str(spec.n_batch),
-                 "--no-webui"], port, model)
+                 "--no-webui", *extra], port, model)
 
 
 def stream(client: httpx.Client, side: Side, messages: list[dict], max_tokens: int) -> tuple[float, list[float]]:
@@ -172,10 +173,11 @@ def main() -> None:
     if binary is None:
         print("llama-server not given or not found: measuring this app alone (--llama-server PATH to compare)")
     print(f"model {args.model}, threads {args.threads}, {args.runs} runs x {args.max_tokens} tokens, "
-          f"{os.cpu_count()} CPUs; app with flash attention off (default) and on; llama-server with its defaults")
+          f"{os.cpu_count()} CPUs; app with flash attention off and on (default), no speculation; "
+          "llama-server with its defaults")
 
     def phase(slots: int, measure) -> dict[str, list]:
-        sides = [start_app(args.model, slots, args.threads, fa) for fa in ("off", "on")]
+        sides = [start_app(args.model, slots, args.threads, fa, "--speculative", "off") for fa in ("off", "on")]
         if binary:
             sides.append(start_llama_server(binary, args.model, slots, args.threads))
         rows: dict[str, list] = {side.name: [] for side in sides}

@@ -25,6 +25,8 @@ import llama_cpp
 from engines.contract import TokenLogprob
 from engines.errors import Unavailable
 from engines.generation import Pieces, Sequence, token_logprob
+from engines.llama import create_context
+from engines.speculation import Drafter, DraftLimit, PassCost, Want, common_prefix
 
 _FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
 
@@ -45,7 +47,9 @@ class _Running:
     pending: list[int]  # prompt tokens not decoded yet
     position: int
     next_token: int | None = None  # sampled, to be decoded in the next step
-    logits_row: int = -1  # the batch entry whose logits this sequence samples from after a step
+    rows: list[int] = field(default_factory=list)  # batch entries this sequence samples from after a step
+    draft: list[int] = field(default_factory=list)  # tokens drafted after next_token, decoded in this step
+    draft_limit: DraftLimit = field(default_factory=DraftLimit)
     replay_from: int = -1  # from this position on, each prompt token's logits replay the answer begun elsewhere
     replays: list[tuple[int, int]] = field(default_factory=list)  # (batch entry, answer token it led to)
     scored: list[tuple[int, int]] = field(default_factory=list)  # echo: (batch entry, prompt token it predicts)
@@ -117,20 +121,11 @@ def decode_thread() -> DecodeThread:
 
 class Batch:
     def __init__(self, model: llama_cpp.llama_model_p, *, n_seq: int, n_ctx: int, n_batch: int, n_threads: int,
-                 flash_attn: bool, eog_tokens: frozenset[int], pieces: Pieces, name: str):
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx * n_seq
-        params.n_seq_max = n_seq
-        params.kv_unified = False  # each sequence gets its own n_ctx cells: no request can starve another
-        params.n_batch = max(n_batch, n_seq)  # a step may hold one token of every sequence
-        params.n_ubatch = n_batch
-        params.n_threads = params.n_threads_batch = n_threads
-        params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
-                                  else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
-        params.no_perf = True
-        self.ctx = llama_cpp.llama_init_from_model(model, params)
-        if not self.ctx:
-            raise RuntimeError(f"llama.cpp could not create a context for '{name}' ({n_seq} x {n_ctx} tokens)")
+                 flash_attn: bool, eog_tokens: frozenset[int], pieces: Pieces, name: str,
+                 cache_type: int = llama_cpp.GGML_TYPE_F16, drafter: Drafter | None = None,
+                 max_draft: int = 0):
+        self.ctx = create_context(model, n_seq=n_seq, n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads,
+                                  flash_attn=flash_attn, label=name, cache_type=cache_type)
         self._memory = llama_cpp.llama_get_memory(self.ctx)
         self._capacity = max(n_batch, n_seq)
         self._batch = llama_cpp.llama_batch_init(self._capacity, 0, 1)
@@ -142,6 +137,11 @@ class Batch:
         self._idle = threading.Event()
         self._eog = eog_tokens
         self._pieces = pieces
+        self._drafter = drafter if max_draft > 0 else None
+        self._max_draft = max_draft
+        self._n_ctx = n_ctx
+        self.cost_ratio = 1.0  # one more token in a pass / a pass's fixed cost (measured by warm_up, then by
+        self._pass_cost = PassCost()  # the passes that only generate)
         self.steps = 0
         self._thread = decode_thread()
         self._thread.add(self)
@@ -157,14 +157,32 @@ class Batch:
         self._thread.notify()
 
     def warm_up(self, token: int) -> None:
-        """Decodes one token once, so buffers are touched now rather than during the first request."""
+        """Decodes once, so buffers are touched now rather than during the first request; with a drafter,
+        also times passes of 1 and 9 tokens: what one more token in a pass costs relative to a pass
+        (the draft length depends on it)."""
 
-        def decode_one() -> None:
-            batch = llama_cpp.llama_batch_get_one((llama_cpp.llama_token * 1)(token), 1)
+        def decode(n: int) -> float:
+            batch = self._batch
+            for i in range(n):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, i, 1, True
+                batch.seq_id[i][0] = 0
+            batch.n_tokens = n
+            started = time.perf_counter()
             llama_cpp.llama_decode(self.ctx, batch)
+            elapsed = time.perf_counter() - started
             llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
+            return elapsed
 
-        self._thread.call(decode_one)
+        def measure() -> None:
+            decode(1)
+            if self._drafter is None or self._capacity < 9:
+                return
+            one = min(decode(1) for _ in range(3))
+            nine = min(decode(9) for _ in range(3))
+            per_token = max(nine - one, 0.0) / 8
+            self.cost_ratio = per_token / max(one - per_token, 1e-6)
+
+        self._thread.call(measure)
 
     def close(self) -> None:
         """Lets running sequences finish, then frees the context. Blocks: call it off the event loop."""
@@ -176,6 +194,8 @@ class Batch:
         llama_cpp.llama_batch_free(self._batch)
         llama_cpp.llama_free(self.ctx)
         self.ctx = None
+        if self._drafter is not None:
+            self._drafter.close()
 
     # -- the decode thread --
 
@@ -201,8 +221,8 @@ class Batch:
     def _admit(self, run: _Running) -> None:
         prompt = run.sequence.plan.prompt_tokens
         free = [slot for slot in self._slots if slot.running is None]  # never empty: slots admit requests
-        slot = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.used_at))
-        keep = min(_common_prefix(slot.cached, prompt), len(prompt) - 1)  # decode >= 1 token: its logits
+        slot = max(free, key=lambda s: (common_prefix(s.cached, prompt), -s.used_at))
+        keep = min(common_prefix(slot.cached, prompt), len(prompt) - 1)  # decode >= 1 token: its logits
         plan = run.sequence.plan
         if plan.answer_tokens:
             # An answer begun elsewhere is decoded as it was first generated: the prompt whole, as an
@@ -220,6 +240,9 @@ class Batch:
         del slot.cached[keep:]
         run.slot, run.pending, run.position = slot, prompt[keep:], keep
         run.sequence.cached_tokens = keep
+        run.draft_limit.maximum = self._max_draft
+        if self._drafter is not None:
+            self._drafter.begin(slot.seq_id)
         slot.running = run
         run.sequence.start()
         if run.sequence.plan.max_new_tokens <= 0:
@@ -243,12 +266,14 @@ class Batch:
             run.slot.cached.append(token)
             run.position += 1
             if sample:
-                run.logits_row = n
+                run.rows.append(n)
             n += 1
 
-        for run in self._running:  # generating sequences first: each adds one token
-            if run.next_token is not None:
-                put(run, run.next_token, True)
+        generating = [run for run in self._running if run.next_token is not None]
+        self._draft(generating)
+        for run in generating:  # generating sequences first: each adds its next token and its draft
+            for token in (run.next_token, *run.draft):
+                put(run, token, True)
         for run in self._running:  # then prompts, oldest first, as far as the batch has room
             take = min(len(run.pending), self._capacity - n)
             if run.replay_from >= 0:  # past it, one token per step: the arithmetic of the steps that sampled them
@@ -264,10 +289,13 @@ class Batch:
                 put(run, run.pending[i], last, logits=replayed or scored)
             del run.pending[:take]
         batch.n_tokens = n
+        started = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, batch)
         self.steps += 1
         if rc != 0:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
+        if self._drafter is not None and all(not run.pending for run in self._running):
+            self.cost_ratio = self._pass_cost.observe(n, time.perf_counter() - started) or self.cost_ratio
         for run in list(self._running):
             sequence = run.sequence
             for row, token in run.replays:
@@ -276,18 +304,56 @@ class Batch:
                 sequence.echo.append(self._logprob(sequence, row, token))
             run.replays.clear()
             run.scored.clear()
-            row, run.logits_row = run.logits_row, -1
-            if row < 0:
-                continue  # a prompt still being read
+            if run.rows:
+                self._sample(run)
+
+    def _sample(self, run: _Running) -> None:
+        """Samples the rows of this step in order: a drafted token is kept while it is the token sampled
+        before it, the first sample that differs is the next token, the rest of the draft is dropped."""
+        sequence, draft = run.sequence, run.draft
+        rows, run.rows, run.draft = run.rows, [], []
+        accepted, done = 0, False
+        for i, row in enumerate(rows):
             token = sequence.sampler.sample(self.ctx, row)
             logprob = self._logprob(sequence, row, token) if sequence.plan.request.logprobs is not None else None
             if token in self._eog:
                 sequence.finish("stop")
-                self._retire(run)
-            elif sequence.feed(token, self._pieces[token], logprob):
-                self._retire(run)
+                done = True
             else:
+                done = sequence.feed(token, self._pieces[token], logprob)
+            if done or i >= len(draft) or token != draft[i]:
                 run.next_token = token
+                break
+            accepted += 1
+        if draft:
+            run.draft_limit.record(len(draft), accepted)
+            sequence.speculation = (run.draft_limit.drafted, run.draft_limit.accepted)
+            rejected = len(draft) - accepted
+            if rejected:  # their KV cells go: the sequence continues after the last accepted token
+                run.position -= rejected
+                del run.slot.cached[run.position:]
+                llama_cpp.llama_memory_seq_rm(self._memory, run.slot.seq_id, run.position, -1)
+        if done:
+            self._retire(run)
+
+    def _draft(self, generating: list[_Running]) -> None:
+        """Asks the drafter for each generating sequence's draft, within its answer's token budget, its
+        context and the batch's room (each sequence keeps one entry for its next token)."""
+        if self._drafter is None or not generating:
+            return
+        room = self._capacity - len(generating)
+        wants, runs = [], []
+        for run in generating:
+            sequence = run.sequence
+            count = min(run.draft_limit.next(self.cost_ratio, len(generating)), room,
+                        sequence.plan.max_new_tokens - sequence.generated - 1, self._n_ctx - run.position - 1)
+            if count > 0:
+                wants.append(Want(run.slot.seq_id, [*run.slot.cached, run.next_token], count))
+                runs.append(run)
+                room -= count
+        if wants:
+            for run, want, draft in zip(runs, wants, self._drafter.propose(wants), strict=True):
+                run.draft = draft[:want.count]
 
     def _logprob(self, sequence: Sequence, row: int, token: int) -> TokenLogprob:
         return token_logprob(self.ctx, row, token, sequence.plan.request.logprobs or 0, sequence.sampler.n_vocab,
@@ -304,12 +370,3 @@ class Batch:
         run.sequence.sampler.close()
         run.slot.running, run.slot.used_at = None, time.monotonic()
         run.release()
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -102,6 +102,8 @@ class Timings:
     ttft_ms: float = 0.0  # from slot acquired to first token out
     generation_ms: float = 0.0  # from slot acquired to last token out
     completion_tokens: int = 0
+    draft_tokens: int = 0  # speculative decoding: tokens drafted, and how many the model kept
+    draft_accepted: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -116,6 +118,8 @@ class Timings:
             "ttft_ms": round(self.ttft_ms, 2),
             "generation_ms": round(self.generation_ms, 2),
             "tokens_per_second": round(self.tokens_per_second, 2),
+            "draft_tokens": self.draft_tokens,
+            "draft_accepted": self.draft_accepted,
         }
 
 

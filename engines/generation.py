@@ -217,6 +217,7 @@ class Sequence:
         self.cancelled = False  # set by the consumer; the batch drops the sequence before its next step
         self.cached_tokens = 0  # prompt tokens found in the KV cache
         self.generated = 0
+        self.speculation = (0, 0)  # tokens drafted for this answer, and accepted (set by the batch)
         self._tokens: list[int] = []  # generated since the last chunk (its text may still be held back)
         self._logprobs: list[TokenLogprob] = []  # theirs, when the request asked for logprobs
         self.echo: list[TokenLogprob] = []  # the prompt's, for an echo request (filled by the batch)
@@ -255,6 +256,8 @@ class Sequence:
             ttft_ms=((self._first_token_at or done_at) - self._started_at) * 1000,
             generation_ms=(done_at - self._started_at) * 1000,
             completion_tokens=self.generated,
+            draft_tokens=self.speculation[0],
+            draft_accepted=self.speculation[1],
         )
         answer = self.plan.answer_tokens  # begun elsewhere: part of the completion, as if generated here
         usage = Usage(prompt_tokens=len(self.plan.prompt_tokens) - answer, completion_tokens=answer + self.generated,

@@ -1,4 +1,5 @@
-"""The one module that uses llama-cpp-python's private API (`llama_cpp._internals.LlamaModel`).
+"""The one module that uses llama-cpp-python's private API (`llama_cpp._internals.LlamaModel`), and
+where contexts are created.
 
 `LlamaModel` wraps a loaded GGUF (tokenizer, metadata, vocabulary) without the high-level `Llama`
 object, whose context and sampling this app replaces (engines/batch.py). Being private, it may change
@@ -43,3 +44,24 @@ def load_model(path: Path) -> llama_cpp._internals.LlamaModel:
     params = llama_cpp.llama_model_default_params()
     params.use_mmap = True
     return LlamaModel(path_model=str(path), params=params, verbose=False)
+
+
+def create_context(model: llama_cpp.llama_model_p, *, n_seq: int, n_ctx: int, n_batch: int, n_threads: int,
+                   flash_attn: bool, label: str, cache_type: int = llama_cpp.GGML_TYPE_F16):
+    """One llama.cpp context with `n_seq` sequences of `n_ctx` cells each (not unified: no sequence can
+    starve another); a pass may hold one token of every sequence."""
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx * n_seq
+    params.n_seq_max = n_seq
+    params.kv_unified = False
+    params.n_batch = max(n_batch, n_seq)
+    params.n_ubatch = n_batch
+    params.n_threads = params.n_threads_batch = n_threads
+    params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO if flash_attn
+                              else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    params.type_k = params.type_v = cache_type
+    params.no_perf = True
+    ctx = llama_cpp.llama_init_from_model(model, params)
+    if not ctx:
+        raise RuntimeError(f"llama.cpp could not create a context for '{label}' ({n_seq} x {n_ctx} tokens)")
+    return ctx

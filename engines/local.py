@@ -21,7 +21,7 @@ import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
-from engines import generation, tool_formats, tools
+from engines import generation, speculation, tool_formats, tools
 from engines.batch import Batch
 from engines.catalog import ModelSpec
 from engines.contract import Chunk, GenerationRequest, Load, ProbeResult
@@ -41,9 +41,16 @@ _CHATML = (
 )
 
 
+CACHE_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+_CACHE_BYTES = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}  # per element: ggml's block sizes
+
+
 class LocalEngine:
     def __init__(self, spec: ModelSpec, path: Path, *, max_queue: int, queue_timeout: float,
-                 flash_attn: bool = False, chat_template: str | None = None, tool_format: str = "auto"):
+                 flash_attn: bool = True, chat_template: str | None = None, tool_format: str = "auto",
+                 speculative: str = "ngram", draft: tuple[str, Path] | None = None,
+                 draft_max: int = speculation.MAX_DRAFT, cache_type: str = "f16"):
+        """`speculative` is "ngram" or "off"; `draft` (label, path) is a draft model, used instead of n-grams."""
         self.spec = spec
         self.model_id = spec.id
         self.continues = True  # takes GenerationRequest.prefix
@@ -55,11 +62,19 @@ class LocalEngine:
         template = chat_template or self._model.metadata().get("tokenizer.chat_template") or _CHATML
         self.tool_format = tool_formats.choose(tool_format, template)  # None: the JSON envelope
         self._pieces = generation.Pieces(self._model.vocab, shown=frozenset(self._marker_tokens()))
-        self.batch = Batch(
-            self._model.model, n_seq=spec.max_concurrent, n_ctx=spec.n_ctx, n_batch=spec.n_batch,
-            n_threads=spec.n_threads, flash_attn=flash_attn, eog_tokens=frozenset(self.eog_tokens),
-            pieces=self._pieces, name=spec.id,
-        )
+        self.cache_type = cache_type
+        self._draft_model = None
+        try:
+            drafter = self._drafter(speculative, draft, flash_attn)
+            self.batch = Batch(
+                self._model.model, n_seq=spec.max_concurrent, n_ctx=spec.n_ctx, n_batch=spec.n_batch,
+                n_threads=spec.n_threads, flash_attn=flash_attn, eog_tokens=frozenset(self.eog_tokens),
+                pieces=self._pieces, name=spec.id, cache_type=CACHE_TYPES[cache_type], drafter=drafter,
+                max_draft=draft_max if drafter else 0,
+            )
+        except Exception:
+            self._close_models()
+            raise
         self.batch.warm_up(self._model.token_bos() if self._model.token_bos() >= 0 else 0)
         self.memory_mb = {"weights": round((loaded - before) / 1e6, 1),
                           "context": round((_resident_bytes() - loaded) / 1e6, 1)}
@@ -73,6 +88,37 @@ class LocalEngine:
         self.slots = SlotPool(range(spec.max_concurrent), max_queue=max_queue, queue_timeout=queue_timeout,
                               name=spec.id)
         self._closed = False
+
+    def _drafter(self, speculative: str, draft: tuple[str, Path] | None, flash_attn: bool):
+        """The drafter for speculative decoding, or None (and why, in `self.speculation`)."""
+        spec = self.spec
+        if not speculation.can_roll_back(self._model.model):
+            self.speculation = "off (recurrent or sliding-window attention: rejected drafts cannot be dropped)"
+            return None
+        if draft is not None:
+            label, draft_path = draft
+            self._draft_model = load_model(draft_path)
+            speculation.check_vocabulary(self._model, self._draft_model, spec.id, label)
+            self.speculation = f"draft-model {label}"
+            return speculation.ModelDrafter(self._draft_model, n_seq=spec.max_concurrent, n_ctx=spec.n_ctx,
+                                            n_batch=spec.n_batch, n_threads=spec.n_threads, flash_attn=flash_attn,
+                                            label=label)
+        self.speculation = speculative
+        return speculation.NgramDrafter() if speculative == "ngram" else None
+
+    def _close_models(self) -> None:
+        if self._draft_model is not None:
+            self._draft_model.close()
+            self._draft_model = None
+        self._model.close()
+
+    @property
+    def kv_cache_mb_per_slot(self) -> float:
+        """The KV cache one slot holds when its context is full, for this cache type."""
+        model = self._model.model
+        head_dim = llama_cpp.llama_model_n_embd(model) // max(llama_cpp.llama_model_n_head(model), 1)
+        elements = 2 * llama_cpp.llama_model_n_layer(model) * llama_cpp.llama_model_n_head_kv(model) * head_dim
+        return round(elements * _CACHE_BYTES[self.cache_type] * self.spec.n_ctx / 1e6, 1)
 
     def _marker_tokens(self) -> tuple[int, ...]:
         """The special tokens of this model's tool calls (Mistral's [TOOL_CALLS], FunctionGemma's
@@ -313,6 +359,10 @@ class LocalEngine:
             "tool_format": self.tool_format.name if self.tool_format else "envelope",
             "load_seconds": round(self.load_seconds, 2),
             "memory_mb": self.memory_mb,
+            "speculation": self.speculation,
+            "draft_cost_ratio": round(self.batch.cost_ratio, 3),
+            "cache_type": self.cache_type,
+            "kv_cache_mb_per_slot": self.kv_cache_mb_per_slot,
         }
 
     async def aclose(self) -> None:
@@ -320,7 +370,7 @@ class LocalEngine:
             return
         self._closed = True
         await asyncio.to_thread(self.batch.close)  # running generations finish first
-        self._model.close()
+        self._close_models()
 
 
 def _grammar_for(request: GenerationRequest) -> str | None:

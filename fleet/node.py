@@ -58,9 +58,15 @@ class Node:
 
     def _local_engine(self, spec: ModelSpec) -> LocalEngine:
         path = resolve_path(spec, cache_dir=self.settings.hf_cache)  # may download, with a progress bar
-        return LocalEngine(spec, path, max_queue=self.settings.max_queue, queue_timeout=self.settings.queue_timeout,
-                           flash_attn=self.settings.flash_attn == "on", chat_template=self.settings.chat_template,
-                           tool_format=self.settings.tool_format)
+        settings = self.settings
+        draft = None
+        if settings.draft_model:
+            draft_spec = spec_for(settings.draft_model)
+            draft = (draft_spec.id, resolve_path(draft_spec, cache_dir=settings.hf_cache))
+        return LocalEngine(spec, path, max_queue=settings.max_queue, queue_timeout=settings.queue_timeout,
+                           flash_attn=settings.flash_attn == "on", chat_template=settings.chat_template,
+                           tool_format=settings.tool_format, speculative=settings.speculative, draft=draft,
+                           draft_max=settings.draft_max, cache_type=settings.cache_type)
 
 
 def build_node(settings: Settings) -> Node:
@@ -70,6 +76,8 @@ def build_node(settings: Settings) -> Node:
         settings = settings.model_copy(update={"models": config.local_models()})
     registry = ModelRegistry()
     specs = hosted_specs(settings)
+    if settings.draft_model:
+        spec_for(settings.draft_model)  # an unknown draft model stops the start, as an unknown model does
     for spec in specs:
         registry.add(spec)
     hub = Hub(registry, heartbeat_timeout=settings.heartbeat_timeout, probe_interval=settings.probe_interval)

@@ -152,3 +152,15 @@ def test_include_perf_reports_timings(server):
     lines = httpx.post(server.v1 + "/chat/completions", json={**body, "stream": True}, timeout=60).text.splitlines()
     finals = [json.loads(line[6:]) for line in lines if line.startswith("data: {") and '"perf"' in line]
     assert len(finals) == 1 and finals[0]["choices"][0]["finish_reason"] == "length"
+
+
+def test_speculation_is_on_by_default_and_reported(server):
+    import httpx
+
+    passage = "The keeper climbed the ninety steps of the tower, trimmed the wick and wrote the weather down. " * 3
+    body = {"model": CHAT_MODEL, "messages": [{"role": "user", "content": f"Copy this text exactly:\n\n{passage}"}],
+            "max_tokens": 80, "temperature": 0, "include_perf": True}
+    perf = httpx.post(server.v1 + "/chat/completions", json=body, timeout=60).json()["perf"]
+    assert 0 < perf["draft_accepted"] <= perf["draft_tokens"]
+    details = httpx.get(server.url + "/health/details", timeout=10).json()["models"][CHAT_MODEL]
+    assert details["speculation"] == "ngram" and details["cache_type"] == "f16"

@@ -1,0 +1,319 @@
+"""Speculative decoding: guess the next few tokens cheaply, let the model check them in one pass.
+
+The batch (engines/batch.py) puts a sequence's next token and a draft of the tokens expected after it
+into the same decode step; the logits row of each drafted token says what the model would have chosen
+there. The sequence samples row after row with its own sampler, keeping drafted tokens while they are
+what it samples and stopping at the first that is not (that sample becomes the next token); the KV
+cache of the rest is dropped. A draft only proposes (a point mass), so keeping a drafted token exactly
+when the sampler picks it leaves the output distribution unchanged at any temperature, and with a seed
+the same random draws happen in the same order: the text is the text of plain decoding.
+
+On this machine's 2 cores a pass costs ~5 ms plus ~5.5 ms per token in it (SmolLM2-135M), so a drafted
+token pays only when it is accepted about half the time or more. `DraftLimit` sets each sequence's
+draft length from what it has been accepting and what a pass costs (`PassCost`, fitted as it runs);
+when no draft pays it drafts one token now and then, so chat, where drafts are rarely right, stays as
+fast as without speculation.
+
+Drafters: `NgramDrafter` (prompt lookup: copy what followed the latest earlier occurrence of the last
+few tokens — grounded work, where the answer repeats the prompt) and `ModelDrafter` (a smaller model
+with the same vocabulary, greedy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import llama_cpp
+import numpy as np
+
+from engines.llama import create_context
+
+MAX_DRAFT = 16  # tokens drafted at most per step and sequence (--draft-max)
+PROBE_EVERY = 16  # steps between one-token drafts while drafting does not pay
+_DECAY = 0.8  # weight of the earlier drafts in the acceptance estimate (about the last five count)
+
+
+@dataclass
+class DraftLimit:
+    """How many tokens one sequence drafts next: the count that gives the most tokens per unit of decode
+    time, given how often its drafted tokens have been kept lately (`alpha`) and what one more token in a
+    pass costs relative to the pass itself (`cost_ratio`, fitted from recent passes: 0.2-1 for a 135M
+    model on 2 cores, less for a memory-bound larger model). Each drafted token is kept with
+    probability alpha until the first refusal, so k drafted tokens yield (1 - alpha^(k+1)) / (1 - alpha)
+    tokens for 1/B + cost_ratio * (k + 1) units of time, B streams sharing the pass. While no draft
+    pays, a one-token draft every PROBE_EVERY steps keeps the estimate current."""
+
+    maximum: int = MAX_DRAFT
+    kept: float = 2.0  # decayed counts: drafted tokens kept, and drafts refused before their end
+    refused: float = 1.0
+    idle: int = 0
+    drafted: int = 0  # totals, for timings
+    accepted: int = 0
+
+    @property
+    def alpha(self) -> float:
+        return self.kept / (self.kept + self.refused)
+
+    def next(self, cost_ratio: float, streams: int = 1) -> int:
+        """The draft length for the next pass, shared by `streams` generating sequences (their pass's
+        fixed cost is shared too, so in a full batch a drafted token must be likelier to pay)."""
+        alpha, ratio = min(self.alpha, 0.999), cost_ratio
+        share = 1 / max(streams, 1)
+        best, best_rate = 0, 1 / (share + ratio)
+        for k in range(1, self.maximum + 1):
+            rate = (1 - alpha ** (k + 1)) / (1 - alpha) / (share + ratio * (k + 1))
+            if rate > best_rate:
+                best, best_rate = k, rate
+        if best == 0:
+            self.idle += 1
+            if self.idle >= PROBE_EVERY:
+                self.idle, best = 0, 1
+        return best
+
+    def record(self, drafted: int, accepted: int) -> None:
+        if not drafted:
+            return
+        self.drafted += drafted
+        self.accepted += accepted
+        self.kept = self.kept * _DECAY + accepted
+        self.refused = self.refused * _DECAY + (accepted < drafted)
+
+
+class PassCost:
+    """Time of a decode pass = fixed + per_token x tokens, fitted by least squares over recent passes
+    (older ones weigh less), so the cost ratio follows the context length and the number of streams."""
+
+    def __init__(self, decay: float = 0.99):
+        self.decay = decay
+        self._w = self._x = self._y = self._xx = self._xy = 0.0
+
+    def observe(self, tokens: int, seconds: float) -> float | None:
+        """Adds a pass; returns per_token / fixed once the passes seen vary enough to say."""
+        d = self.decay
+        self._w, self._x, self._y = self._w * d + 1, self._x * d + tokens, self._y * d + seconds
+        self._xx, self._xy = self._xx * d + tokens * tokens, self._xy * d + tokens * seconds
+        variance = self._xx * self._w - self._x ** 2
+        if self._w < 8 or variance < 0.5 * self._w ** 2:  # mostly one size of pass: no slope to read
+            return None
+        per_token = (self._xy * self._w - self._x * self._y) / variance
+        fixed = (self._y - per_token * self._x) / self._w
+        if per_token <= 0 or fixed <= 0:
+            return None
+        return min(per_token / fixed, 10.0)
+
+
+@dataclass
+class Want:
+    """One sequence asking for a draft: its KV-cache sequence, every token so far (prompt, answer, and
+    the next token, sampled but not decoded yet) and how many tokens at most."""
+
+    seq_id: int
+    history: list[int]
+    count: int
+
+
+class Drafter(Protocol):
+    name: str
+
+    def begin(self, seq_id: int) -> None:
+        """A new request takes sequence `seq_id`."""
+
+    def propose(self, wants: list[Want]) -> list[list[int]]:
+        """A draft (possibly empty) for each want, in order."""
+
+    def close(self) -> None: ...
+
+
+class NgramDrafter:
+    """Prompt-lookup drafting: find the latest earlier place where the last `n` tokens occurred (the
+    one whose match reaches furthest back among the last few), and propose what followed it. Repeats
+    that overlap themselves ("ha ha ha") continue through the draft."""
+
+    name = "ngram"
+
+    def __init__(self, n: int = 3, min_match: int = 3, candidates: int = 4):
+        self.n, self.min_match, self.candidates = n, min_match, candidates
+        self._indexes: dict[int, _NgramIndex] = {}
+
+    def begin(self, seq_id: int) -> None:
+        self._indexes[seq_id] = _NgramIndex(self.n, self.candidates)
+
+    def propose(self, wants: list[Want]) -> list[list[int]]:
+        return [self._propose(want) for want in wants]
+
+    def _propose(self, want: Want) -> list[int]:
+        history = want.history
+        index = self._indexes.setdefault(want.seq_id, _NgramIndex(self.n, self.candidates))
+        index.extend(history)
+        best, best_match = -1, 0
+        for end in index.ends(tuple(history[-self.n:])):
+            match = _match_length(history, end)
+            if match > best_match:
+                best, best_match = end, match
+        if best < 0 or best_match < self.min_match:
+            return []
+        draft: list[int] = []
+        for i in range(want.count):  # the source may run into the draft itself: periodic text
+            source = best + i
+            draft.append(history[source] if source < len(history) else draft[source - len(history)])
+        return draft
+
+    def close(self) -> None:
+        self._indexes.clear()
+
+
+class _NgramIndex:
+    """n-gram -> the positions right after its latest few occurrences, filled as the history grows.
+    The last n-gram of the history is left out: it is the one being looked up."""
+
+    def __init__(self, n: int, candidates: int):
+        self.n, self.candidates = n, candidates
+        self._ends: dict[tuple[int, ...], list[int]] = {}
+        self._done = 0  # history[:_done + n - 1] is indexed: n-grams ending before position _done + n
+
+    def extend(self, history: list[int]) -> None:
+        n = self.n
+        if self._done > max(len(history) - n, 0):  # the history was cut shorter (a new request)
+            self._ends.clear()
+            self._done = 0
+        for start in range(self._done, len(history) - n):
+            ends = self._ends.setdefault(tuple(history[start:start + n]), [])
+            ends.append(start + n)
+            if len(ends) > self.candidates:
+                del ends[0]
+        self._done = max(self._done, len(history) - n)
+
+    def ends(self, gram: tuple[int, ...]) -> list[int]:
+        return self._ends.get(gram, [])
+
+
+def _match_length(history: list[int], end: int, limit: int = 32) -> int:
+    """How many tokens before `end` equal the tokens at the end of the history."""
+    n = 0
+    last = len(history)
+    while n < limit and n < end and history[end - 1 - n] == history[last - 1 - n]:
+        n += 1
+    return n
+
+
+class ModelDrafter:
+    """A smaller model with the same vocabulary drafts greedily, in its own llama.cpp context (one KV
+    sequence per slot, kept in step with the target's tokens: each step it reads what it has not seen,
+    drops what the target rejected, then drafts one token per pass for every sequence at once). A
+    sequence stops drafting when the draft model's own confidence falls under `p_min`."""
+
+    name = "draft-model"
+
+    def __init__(self, model, *, n_seq: int, n_ctx: int, n_batch: int, n_threads: int, flash_attn: bool,
+                 label: str, p_min: float = 0.5):
+        self.model, self.label, self.p_min = model, label, p_min
+        self.ctx = create_context(model.model, n_seq=n_seq, n_ctx=n_ctx, n_batch=max(n_batch, n_seq),
+                                  n_threads=n_threads, flash_attn=flash_attn, label=f"draft model {label}")
+        self._memory = llama_cpp.llama_get_memory(self.ctx)
+        self._capacity = max(n_batch, n_seq)
+        self._batch = llama_cpp.llama_batch_init(self._capacity, 0, 1)
+        self._n_vocab = model.n_vocab()
+        self._cached: dict[int, list[int]] = {}
+
+    def begin(self, seq_id: int) -> None:
+        self._cached.setdefault(seq_id, [])
+
+    def propose(self, wants: list[Want]) -> list[list[int]]:
+        wants = [want for want in wants if want.count > 0]
+        drafts: dict[int, list[int]] = {want.seq_id: [] for want in wants}
+        rows = self._catch_up(wants)
+        active = {want.seq_id: want for want in wants if want.seq_id in rows}
+        while active:
+            for seq_id, row in list(rows.items()):
+                if seq_id not in active:
+                    continue
+                token, p = self._best(row)
+                if p < self.p_min:
+                    del active[seq_id]
+                    continue
+                drafts[seq_id].append(token)
+                if len(drafts[seq_id]) >= active[seq_id].count:
+                    del active[seq_id]
+            if not active:
+                break
+            rows = self._decode([(seq_id, drafts[seq_id][-1], True) for seq_id in active])
+        return [drafts.get(want.seq_id, []) for want in wants] if wants else []
+
+    def _catch_up(self, wants: list[Want]) -> dict[int, int]:
+        """Brings each sequence's draft cache to its history; returns the row of each last token."""
+        todo: list[tuple[int, int, bool]] = []
+        for want in wants:
+            cached = self._cached.setdefault(want.seq_id, [])
+            keep = min(common_prefix(cached, want.history), len(want.history) - 1)
+            llama_cpp.llama_memory_seq_rm(self._memory, want.seq_id, keep, -1)
+            del cached[keep:]
+            rest = want.history[keep:]
+            todo.extend((want.seq_id, token, i == len(rest) - 1) for i, token in enumerate(rest))
+        rows: dict[int, int] = {}
+        for start in range(0, len(todo), self._capacity):
+            rows.update(self._decode(todo[start:start + self._capacity]))
+        return rows
+
+    def _decode(self, entries: list[tuple[int, int, bool]]) -> dict[int, int]:
+        batch, rows = self._batch, {}
+        for n, (seq_id, token, logits) in enumerate(entries):
+            cached = self._cached[seq_id]
+            batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, len(cached), 1
+            batch.seq_id[n][0], batch.logits[n] = seq_id, logits
+            cached.append(token)
+            if logits:
+                rows[seq_id] = n
+        batch.n_tokens = len(entries)
+        if llama_cpp.llama_decode(self.ctx, batch) != 0:
+            for seq_id in rows:  # its cache is unknown now: start over next time
+                llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+                self._cached[seq_id] = []
+            return {}
+        return rows
+
+    def _best(self, row: int) -> tuple[int, float]:
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, row), shape=(self._n_vocab,))
+        token = int(logits.argmax())
+        p = 1.0 / float(np.exp(logits - logits[token]).sum())
+        return token, p
+
+    def close(self) -> None:
+        if self.ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+
+
+def check_vocabulary(target, draft, target_label: str, draft_label: str) -> None:
+    """Refuses a draft model whose tokens are not the target's: its drafts would be other words."""
+    problems = []
+    if target.n_vocab() != draft.n_vocab():
+        problems.append(f"{draft.n_vocab()} tokens vs {target.n_vocab()}")
+    elif llama_cpp.llama_vocab_type(target.vocab) != llama_cpp.llama_vocab_type(draft.vocab):
+        problems.append("another tokenizer type")
+    else:
+        for token in range(target.n_vocab()):
+            if target.token_get_text(token) != draft.token_get_text(token):
+                problems.append(f"token {token} is {draft.token_get_text(token)!r} vs "
+                                f"{target.token_get_text(token)!r}")
+                break
+    if problems:
+        raise ValueError(f"The draft model '{draft_label}' cannot draft for '{target_label}': its vocabulary "
+                         f"differs ({problems[0]}).")
+
+
+def can_roll_back(model) -> bool:
+    """Whether a rejected draft's KV cache can be dropped: not in recurrent or hybrid models (their state
+    is not per position) nor sliding-window ones (cells past the window are reused)."""
+    return not (llama_cpp.llama_model_is_recurrent(model) or llama_cpp.llama_model_is_hybrid(model)
+                or llama_cpp.llama_model_n_swa(model) > 0)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -1,0 +1,263 @@
+"""Speculative decoding with the real embedded model: the text is the text of plain decoding.
+
+Engines run with flash attention (the default), under which a sequence's arithmetic does not depend
+on how many tokens share its decode pass — the property that lets drafted tokens be checked in one pass
+and still give plain decoding's greedy text (tests/engines/test_batch.py says the same of batching).
+The engines read up to 512 tokens per pass, so four prompts together are read whole in one pass as each
+is alone: a prompt read in other pieces can differ in the last digits, with or without speculation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from engines.catalog import find
+from engines.contract import Completion, GenerationRequest, collect
+from engines.local import LocalEngine
+from engines.model_files import resolve_path
+from engines.speculation import PROBE_EVERY, DraftLimit, NgramDrafter, PassCost, Want
+from settings import parse_args
+from tests.support.servers import ROOT
+
+PASSAGE = (
+    "The lighthouse stood on a rock at the mouth of the bay. Every evening the keeper climbed the ninety "
+    "steps of the tower, trimmed the wick, wound the clockwork that turned the lens, and wrote the weather "
+    "in a leather book: the wind, the sea, the ships that passed. In winter the storms came from the west "
+    "and the spray reached the lantern room; in summer the fog came in the mornings and the horn sounded "
+    "every thirty seconds until noon."
+)
+GROUNDED = [
+    f"Copy the following text exactly, word for word:\n\n{PASSAGE}",
+    f"Rewrite this text replacing 'keeper' with 'warden', changing nothing else:\n\n{PASSAGE}",
+    "Write a long story about a robot who learns to paint.",
+    "List the numbers from 1 to 40, separated by commas.",
+]
+
+
+def start(**options) -> LocalEngine:
+    spec = dataclasses.replace(find("smollm2-135m-instruct"), max_concurrent=4, n_threads=2, n_batch=512)
+    return LocalEngine(spec, resolve_path(spec), max_queue=8, queue_timeout=60, **options)
+
+
+# Fresh engines per test: what earlier tests left in the slots' caches (which slot got which prompt
+# when several ran at once) would change how each prompt is read.
+@pytest.fixture
+def speculating():
+    engine = start()
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+@pytest.fixture
+def plain():
+    engine = start(speculative="off")
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+def request(prompt: str, **options) -> GenerationRequest:
+    options.setdefault("max_tokens", 120)
+    options.setdefault("temperature", 0)
+    return GenerationRequest(messages=[{"role": "user", "content": prompt}], **options)
+
+
+async def answer(engine: LocalEngine, prompt: str, **options) -> Completion:
+    return await collect(engine.stream(request(prompt, **options)))
+
+
+def answers(engine: LocalEngine, prompts: list[str], **options) -> list[Completion]:
+    return [asyncio.run(answer(engine, prompt, **options)) for prompt in prompts]
+
+
+# -- the drafter and the draft length, without a model --
+
+def test_ngram_drafter_copies_what_followed_the_longest_recent_match():
+    drafter = NgramDrafter(n=3, min_match=3)
+    drafter.begin(0)
+    history = [1, 2, 3, 4, 5, 6, 7, 9, 2, 3, 4, 8, 7, 1, 2, 3, 4]
+    # [2, 3, 4] occurs twice before the end; the first occurrence matches one more token back (1)
+    assert drafter.propose([Want(0, history, 3)]) == [[5, 6, 7]]
+    assert drafter.propose([Want(0, [5, 6, 7, 8], 3)]) == [[]]  # a new, shorter history: no match, no draft
+    drafter.begin(1)
+    periodic = [10, 11, 12, 10, 11, 12, 10, 11]
+    assert drafter.propose([Want(1, periodic, 5)]) == [[12, 10, 11, 12, 10]]  # runs on through its own draft
+    assert drafter.propose([Want(1, [1, 2, 9, 1, 2], 4)]) == [[]]  # two tokens of match are not enough
+
+
+def test_draft_length_follows_acceptance_and_the_cost_of_a_pass():
+    limit = DraftLimit(maximum=16)
+    assert limit.next(cost_ratio=1.0) == 1  # a cautious start
+    for _ in range(6):
+        k = limit.next(1.0)
+        limit.record(k, k)  # whole drafts kept: longer ones
+    assert limit.next(1.0) >= 8
+    assert DraftLimit(maximum=16, kept=limit.kept, refused=limit.refused).next(cost_ratio=0.05) == 16  # cheap
+    for _ in range(8):
+        limit.record(4, 0)  # refused at once, again and again
+    assert limit.next(1.0) == 0
+    waits = [limit.next(1.0) for _ in range(PROBE_EVERY - 2)]
+    assert set(waits) == {0} and limit.next(1.0) == 1  # a one-token probe now and then
+    assert limit.drafted == limit.accepted + 8 * 4
+
+
+def test_the_pass_cost_is_fitted_from_recent_passes():
+    cost = PassCost()
+    assert all(cost.observe(1, 0.0105) is None for _ in range(10))  # one size of pass: no slope yet
+    ratios = [cost.observe(n, 0.005 + 0.0055 * n) for n in (1, 3, 9, 1, 5, 2, 17, 1)]
+    assert ratios[-1] == pytest.approx(1.1, rel=0.01)
+
+
+# -- the real model --
+
+def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int], list[Completion]]:
+    """Each grounded prompt alone (and the decode passes each took), then all four at once. Both engines
+    see the same requests in the same order, so their slots' cached prefixes are the same too."""
+    alone, passes = [], []
+    for prompt in GROUNDED:
+        before = engine.batch.steps
+        alone.append(asyncio.run(answer(engine, prompt)))
+        passes.append(engine.batch.steps - before)
+
+    async def together():
+        return await asyncio.gather(*(answer(engine, prompt) for prompt in GROUNDED))
+
+    return alone, passes, asyncio.run(together())
+
+
+@pytest.mark.slow  # dozens of answers
+def test_greedy_text_is_the_same_with_and_without_speculation(speculating, plain):
+    expected, plain_passes, expected_together = alone_then_together(plain)
+    got, passes, together = alone_then_together(speculating)
+    for alone, speculated in zip(expected + expected_together, got + together, strict=True):
+        assert speculated.text == alone.text
+        assert speculated.usage.completion_tokens == alone.usage.completion_tokens
+        assert speculated.finish_reason == alone.finish_reason
+        assert alone.timings.draft_tokens == 0
+    drafted = sum(c.timings.draft_tokens for c in got)
+    accepted = sum(c.timings.draft_accepted for c in got)
+    assert accepted > 100 and accepted > drafted / 2  # drafts really were made and kept
+    assert passes[0] < plain_passes[0] * 0.7  # the copy took far fewer decode passes
+    assert sum(c.timings.draft_accepted for c in together) > 20  # drafts inside the batch of four too
+
+
+@pytest.mark.slow  # dozens of answers
+def test_a_seeded_sample_is_the_same_with_and_without_speculation(speculating, plain):
+    options = dict(temperature=0.8, seed=7, max_tokens=100)
+    for prompt in GROUNDED[:3]:
+        alone, speculated = asyncio.run(answer(plain, prompt, **options)), asyncio.run(
+            answer(speculating, prompt, **options))
+        assert speculated.text == alone.text
+
+
+@pytest.mark.slow  # dozens of answers
+def test_stops_grammars_and_logprobs_under_speculation(speculating, plain):
+    copied = asyncio.run(answer(plain, GROUNDED[0])).text
+    stop = "ninety"
+    assert stop in copied
+    stopped = asyncio.run(answer(speculating, GROUNDED[0], stop=(stop,)))
+    assert stopped.finish_reason == "stop" and stopped.text == copied[: copied.index(stop)]
+    assert stopped.timings.draft_accepted > 0  # the stop string was reached inside accepted drafts
+
+    schema = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    prompt = f"Put this text, copied exactly, in the JSON field text:\n\n{PASSAGE}"
+    shaped = asyncio.run(answer(speculating, prompt, json_schema=schema, max_tokens=120))
+    assert shaped.text == asyncio.run(answer(plain, prompt, json_schema=schema, max_tokens=120)).text
+    if shaped.finish_reason == "stop":
+        jsonschema.validate(json.loads(shaped.text), schema)
+    assert shaped.timings.draft_accepted > 0
+
+    with_logprobs = asyncio.run(answer(speculating, GROUNDED[0], logprobs=2, max_tokens=60))
+    reference = asyncio.run(answer(plain, GROUNDED[0], logprobs=2, max_tokens=60))
+    assert [lp.token for lp in with_logprobs.logprobs] == [lp.token for lp in reference.logprobs]
+    for ours, theirs in zip(with_logprobs.logprobs, reference.logprobs, strict=True):
+        assert ours.logprob == pytest.approx(theirs.logprob, abs=1e-4)
+        assert [a.token for a in ours.top] == [a.token for a in theirs.top]
+
+
+@pytest.mark.slow  # dozens of answers
+def test_cancelled_mid_draft_the_slot_and_its_cache_stay_right(speculating, plain):
+    expected = asyncio.run(answer(plain, GROUNDED[3], max_tokens=200)).text
+
+    async def cancel_while_drafting():
+        stream = speculating.stream(request(GROUNDED[3], max_tokens=200))
+        received = 0
+        async for chunk in stream:
+            received += len(chunk.tokens)
+            if received >= 20:  # the list is being copied from itself: every step carries a draft
+                break
+        await stream.aclose()
+        while speculating.slots.active:
+            await asyncio.sleep(0.005)
+        return await answer(speculating, GROUNDED[3], max_tokens=200)  # same prompt: the cached slot
+
+    again = asyncio.run(cancel_while_drafting())
+    assert speculating.slots.active == 0
+    assert again.usage.cached_tokens > 0
+    assert again.text == expected
+
+
+@pytest.mark.slow  # dozens of answers
+def test_a_model_drafting_for_itself_gives_the_same_text_and_mostly_agrees(plain):
+    spec = find("smollm2-135m-instruct")
+    engine = start(draft=(spec.id, resolve_path(spec)))
+    try:
+        assert engine.details()["speculation"] == f"draft-model {spec.id}"
+        prompts = [GROUNDED[0], "Name three colours."]
+        got = answers(engine, prompts, max_tokens=60)
+        for alone, speculated in zip(answers(plain, prompts, max_tokens=60), got, strict=True):
+            assert speculated.text == alone.text
+        drafted = sum(c.timings.draft_tokens for c in got)
+        assert sum(c.timings.draft_accepted for c in got) >= 0.9 * drafted > 0
+    finally:
+        asyncio.run(engine.aclose())
+
+
+def test_a_draft_model_with_another_vocabulary_is_refused():
+    other = find("gemma3-270m")
+    with pytest.raises(ValueError, match="vocabulary differs"):
+        start(draft=(other.id, resolve_path(other)))
+
+
+def test_sliding_window_models_decode_without_speculation():
+    spec = dataclasses.replace(find("gemma3-270m"), max_concurrent=1, n_threads=2)
+    engine = LocalEngine(spec, resolve_path(spec), max_queue=2, queue_timeout=60)
+    try:
+        assert engine.details()["speculation"].startswith("off")
+        done = asyncio.run(collect(engine.stream(GenerationRequest(prompt="One, two, three, four,", max_tokens=8,
+                                                                   temperature=0))))
+        assert done.usage.completion_tokens > 0 and done.timings.draft_tokens == 0
+    finally:
+        asyncio.run(engine.aclose())
+
+
+@pytest.mark.parametrize("cache_type, share", [("q8_0", 34 / 64), ("q4_0", 18 / 64)])
+def test_a_quantized_kv_cache_takes_less_memory_and_still_answers(plain, cache_type, share):
+    engine = start(cache_type=cache_type)
+    try:
+        full = plain.details()["kv_cache_mb_per_slot"]
+        assert engine.details()["cache_type"] == cache_type
+        assert engine.details()["kv_cache_mb_per_slot"] == pytest.approx(full * share, abs=0.1)
+        copied = asyncio.run(answer(engine, GROUNDED[0], max_tokens=40))
+        assert "lighthouse" in copied.text.lower()
+    finally:
+        asyncio.run(engine.aclose())
+
+
+def test_speculation_settings_are_checked_at_start(capsys):
+    for args, says in ((["--cache-type", "q8_0", "--flash-attn", "off"], "needs flash attention"),
+                       (["--cache-type", "q5_1"], "'f16', 'q8_0' or 'q4_0'"),
+                       (["--speculative", "eagle"], "'ngram' or 'off'"),
+                       (["--draft-max", "0"], "greater than or equal to 1")):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(args)
+        assert exit_info.value.code == 2 and says in capsys.readouterr().err
+    run = subprocess.run([sys.executable, "app.py", "--draft-model", "nope.gguf", "--no-ui"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "does not exist" in run.stderr
