@@ -338,10 +338,11 @@ class Batch:
 
     def _draft(self, generating: list[_Running]) -> None:
         """Asks the drafter for each generating sequence's draft, within its answer's token budget, its
-        context and the batch's room (each sequence keeps one entry for its next token)."""
+        context and the room prompts leave in the batch: a prompt is read in the pieces it would be
+        read in without drafts (another split changes the last bits of its logits)."""
         if self._drafter is None or not generating:
             return
-        room = self._capacity - len(generating)
+        room = self._capacity - len(generating) - sum(len(run.pending) for run in self._running)
         wants, runs = [], []
         for run in generating:
             sequence = run.sequence

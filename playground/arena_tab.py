@@ -129,13 +129,14 @@ class ArenaTab:
         self.registry = registry
 
     def _start(self, mode, question, members, lead, rounds, max_tokens, turn_timeout,
-               exclude_self_votes, history=None) -> tuple[ModeOptions, AsyncIterator[Event]]:
+               exclude_self_votes, temperature, history=None) -> tuple[ModeOptions, AsyncIterator[Event]]:
         """The options and the event stream, checked like the REST route's; a gr.Error says what is wrong."""
         if not (question or "").strip():
             raise gr.Error("Type a question first.")
         fields = {"members": list(members or []), "lead": None if lead in (None, "", DEFAULT_LEAD) else lead,
                   "rounds": int(rounds), "max_tokens": int(max_tokens), "turn_timeout": float(turn_timeout),
-                  "exclude_self_votes": bool(exclude_self_votes), "history": list(history or [])}
+                  "exclude_self_votes": bool(exclude_self_votes), "temperature": float(temperature),
+                  "history": list(history or [])}
         try:
             options = resolve_options(mode, fields, self.registry)
         except EngineError as exc:
@@ -143,11 +144,11 @@ class ArenaTab:
         return options, run_mode(mode, question.strip(), options, self.registry.get)
 
     async def stream(self, mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes,
-                     quick_actions=False, conversation=None):
+                     temperature, quick_actions=False, conversation=None):
         """Runs the mode, continuing `conversation` (earlier questions and final answers); yields the
         headline, the columns, the timeline and the conversation after this run."""
         options, events = self._start(mode, question, members, lead, rounds, max_tokens, turn_timeout,
-                                      exclude_self_votes, conversation)
+                                      exclude_self_votes, temperature, conversation)
         view, shown_at = ArenaView(mode, follows=len(conversation or []) // 2), 0.0
         async for event in events:
             view.apply(event)
@@ -167,10 +168,10 @@ class ArenaTab:
         yield view.headline(), view.columns(), view.timeline(), after
 
     async def pick_option(self, mode, _question, members, lead, rounds, max_tokens, turn_timeout,
-                          exclude_self_votes, quick_actions, conversation, evt: gr.SelectData):
+                          exclude_self_votes, temperature, quick_actions, conversation, evt: gr.SelectData):
         """A quick action under the final answer was clicked: run the arena on its value (a follow-up)."""
         async for update in self.stream(mode, evt.value, members, lead, rounds, max_tokens, turn_timeout,
-                                        exclude_self_votes, quick_actions, conversation):
+                                        exclude_self_votes, temperature, quick_actions, conversation):
             yield update
 
     async def reply_to_gesture(self, event: dict | None, view: str, *settings):
@@ -213,11 +214,12 @@ class ArenaTab:
                     rounds: int = ModeOptions.default("rounds"), max_tokens: int = ModeOptions.default("max_tokens"),
                     turn_timeout: float = ModeOptions.default("turn_timeout"),
                     exclude_self_votes: bool = ModeOptions.default("exclude_self_votes"),
-                    history: list[dict[str, str]] | None = None) -> dict[str, Any]:
+                    history: list[dict[str, str]] | None = None,
+                    temperature: float = ModeOptions.default("temperature")) -> dict[str, Any]:
         """Runs a mode to the end (for gradio_client): {final, final_by, error, turns: [{title, text}]}.
         `history`: the conversation so far ([{role, content}]), which a follow-up question continues."""
         _, events = self._start(mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self_votes,
-                                history)
+                                temperature, history)
         view = ArenaView(mode)
         view.run = await ModeRun.collect(mode, events)
         return {"final": view.final, "final_by": view.final_by, "error": view.run.error,
@@ -241,6 +243,9 @@ class ArenaTab:
                 turn_timeout = gr.Number(ModeOptions.default("turn_timeout"), label="Turn timeout (s)", minimum=1)
                 exclude_self = gr.Checkbox(ModeOptions.default("exclude_self_votes"),
                                            label="Council: ignore self-votes")
+                temperature = gr.Slider(0, 2, value=ModeOptions.default("temperature"), step=0.05,
+                                        label="Temperature (models; a persona keeps its own)",
+                                        elem_id="arena-temperature")
                 quick = gr.Checkbox(False, label="Quick actions under the answer", elem_id="arena-quick-actions")
         with gr.Accordion("Personas", open=False):
             panel = gr.Markdown(self.personas_table(), elem_id="arena-personas")
@@ -265,7 +270,8 @@ class ArenaTab:
         mode.change(lambda m: (MODE_HELP[m], gr.update(label=LEAD_ROLE.get(m, "lead").capitalize())),
                     mode, [about, lead], api_visibility="private")
         conversation = gr.State([])  # earlier questions and final answers, which a follow-up continues
-        inputs = [mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self, quick, conversation]
+        inputs = [mode, question, members, lead, rounds, max_tokens, turn_timeout, exclude_self, temperature, quick,
+                  conversation]
         outputs = [headline, columns, timeline, conversation]
         run_mode_here = as_caller(self.stream)
         on_run = run.click(run_mode_here, inputs, outputs, api_name="arena_stream", concurrency_limit=None)

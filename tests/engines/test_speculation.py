@@ -14,6 +14,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import threading
 
 import jsonschema
 import pytest
@@ -125,10 +126,28 @@ def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int
         alone.append(asyncio.run(answer(engine, prompt)))
         passes.append(engine.batch.steps - before)
 
-    async def together():
-        return await asyncio.gather(*(answer(engine, prompt) for prompt in GROUNDED))
+    return alone, passes, together(engine, GROUNDED)
 
-    return alone, passes, asyncio.run(together())
+
+def together(engine: LocalEngine, prompts: list[str]) -> list[Completion]:
+    """The prompts join the batch in the same step: the decode thread waits until all are queued (which
+    pass reads which prompt would otherwise depend on thread timing, on either engine)."""
+    queued = threading.Event()
+    holding = threading.Thread(target=engine.batch._thread.call, args=(queued.wait,))  # noqa: SLF001
+    holding.start()
+
+    async def main():
+        tasks = [asyncio.create_task(answer(engine, prompt)) for prompt in prompts]
+        while len(engine.batch._arrivals) < len(prompts):  # noqa: SLF001
+            await asyncio.sleep(0.005)
+        queued.set()
+        return await asyncio.gather(*tasks)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        queued.set()
+        holding.join()
 
 
 @pytest.mark.slow  # dozens of answers

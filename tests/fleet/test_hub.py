@@ -83,13 +83,15 @@ def test_tool_calls_pass_through_the_hub_streamed_and_not(fleet):
            "tool_choice": "required", "parallel_tool_calls": False, "max_tokens": 40, "temperature": 0}
     through, alone = client(fleet.hub).chat.completions.create(**ask), client(fleet.a).chat.completions.create(**ask)
     assert through.choices[0].finish_reason == "tool_calls"
-    assert [(c.function.name, c.function.arguments) for c in through.choices[0].message.tool_calls] == \
-        [(c.function.name, c.function.arguments) for c in alone.choices[0].message.tool_calls]
+    # Compared as JSON: the instance the hub picks may hold another cached prefix, which can move greedy
+    # whitespace inside the arguments (the last bits of a prompt read in other pieces).
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in through.choices[0].message.tool_calls] == \
+        [(c.function.name, json.loads(c.function.arguments)) for c in alone.choices[0].message.tool_calls]
     streamed = client(fleet.hub).chat.completions.create(**ask, stream=True)
     deltas = [d for c in streamed if c.choices for d in c.choices[0].delta.tool_calls or ()]
     assert deltas[0].id and deltas[0].function.name == "get_weather"
-    arguments = alone.choices[0].message.tool_calls[0].function.arguments
-    assert "".join(d.function.arguments or "" for d in deltas) == arguments
+    arguments = json.loads(alone.choices[0].message.tool_calls[0].function.arguments)
+    assert json.loads("".join(d.function.arguments or "" for d in deltas)) == arguments
 
 
 def test_a_stream_whose_instance_dies_ends_with_an_error_event(fleet):

@@ -184,7 +184,15 @@ def test_browser_a_persona_council_answers_and_a_follow_up_continues_it(server):
 
 def test_browser_an_agent_run_shows_its_tool_steps(server):
     with browser.launch() as chromium:
-        page = arena_page(chromium, server, "agent", 64)
+        page = arena_page(chromium, server, "agent", 96)
+        # The model itself at temperature 0 (the personas sample at their own temperatures): deterministic.
+        members = page.locator("#arena-members")
+        for persona in DEFAULT_PANEL:
+            members.get_by_text(persona.id, exact=True).click()
+        members.get_by_text(CHAT_MODEL, exact=True).click()
+        temperature = page.locator("#arena-temperature input[type=number]")
+        temperature.fill("0")
+        temperature.press("Enter")
         page.locator("#arena-question textarea").fill("Use the calculator: what is 37 * 91?")
         page.locator("#arena-run").click()
         page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=240_000)
