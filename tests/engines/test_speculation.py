@@ -36,7 +36,7 @@ PASSAGE = (
 )
 GROUNDED = [
     f"Copy the following text exactly, word for word:\n\n{PASSAGE}",
-    f"Rewrite this text replacing 'keeper' with 'warden', changing nothing else:\n\n{PASSAGE}",
+    f"Put this text, copied exactly, in the JSON field text:\n\n{PASSAGE}",
     "Write a long story about a robot who learns to paint.",
     "List the numbers from 1 to 40, separated by commas.",
 ]

@@ -63,7 +63,8 @@ def test_every_component_type_renders_and_a_button_reaches_the_model(page):
     assert page.get_by_text("Hello world").count() == 1  # markdown rendered, not shown as source
     page.locator("#genui-submit").click()
     reply = page.locator("#genui-reply")
-    assert wait_until(lambda: len(reply.inner_text().strip()) > 12 and "processing" not in reply.inner_text())
+    # Any reply proves the press reached the model (unseeded, it may be as short as "Submitted.").
+    assert wait_until(lambda: reply.inner_text().strip() and "processing" not in reply.inner_text(), 120)
 
 
 @pytest.mark.browser
