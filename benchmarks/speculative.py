@@ -206,15 +206,16 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=300)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--streams", type=int, default=8)
-    parser.add_argument("--skip-streams", action="store_true", help="phase 1 only")
+    parser.add_argument("--phase", choices=("all", "1", "2"), default="all",
+                        help="1: one stream; 2: concurrent streams (against ngram-mod when phase 1 is skipped)")
     args = parser.parse_args()
     binary = args.llama_server if args.llama_server and Path(args.llama_server).is_file() else None
     if binary is None:
         print("llama-server not given or not found: measuring this app alone (--llama-server PATH to compare)")
     print(f"model {args.model}, threads {args.threads}, {os.cpu_count()} CPUs, temperature 0, flash attention on, "
           f"{args.max_tokens} tokens per answer")
-    best = one_stream(args, binary)
-    if not args.skip_streams:
+    best = one_stream(args, binary) if args.phase != "2" else "ls ngram-mod"
+    if args.phase != "1":
         many_streams(args, binary, best)
 
 

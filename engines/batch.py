@@ -308,8 +308,8 @@ class Batch:
                 self._sample(run)
 
     def _sample(self, run: _Running) -> None:
-        """Samples the rows of this step in order: a drafted token is kept while it is the token sampled
-        before it, the first sample that differs is the next token, the rest of the draft is dropped."""
+        """Samples this step's rows in order: each drafted token is kept while it equals the token sampled
+        at its position; the first sample that differs is the next token, the rest of the draft goes."""
         sequence, draft = run.sequence, run.draft
         rows, run.rows, run.draft = run.rows, [], []
         accepted, done = 0, False
