@@ -33,8 +33,10 @@ def build_app(node: Node) -> FastAPI:
         if settings.gesture_config:
             gestures = GestureConfig.from_json(Path(settings.gesture_config).read_text())
         # Mounted last, at "/": routes added after this would be shadowed by Gradio.
-        app = gr.mount_gradio_app(app, build_playground(node.registry, gestures), path="/", footer_links=["api"],
-                                  css=CSS, head=PAGE_LISTENER, max_file_size=settings.max_upload_bytes)
+        blocks = build_playground(node.registry, gestures, results_dir=settings.results_dir, loader=node.loader,
+                                  keys_set=bool(settings.api_keys))
+        app = gr.mount_gradio_app(app, blocks, path="/", footer_links=["api"], css=CSS, head=PAGE_LISTENER,
+                                  max_file_size=settings.max_upload_bytes)
     return app
 
 

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     gesture_config: str | None = Field(
         None, description="JSON file overriding gesture settings, e.g. {\"messages\": {\"Victory\": \"yes\"}}")
     hf_cache: str | None = Field(None, description="huggingface-hub cache folder (default: its own)")
+    results_dir: str = Field(
+        "results", description="Folder for benchmark result files (one JSON file per run: the Benchmarks tab and "
+        "python -m benchmarks.models write there, the tab's charts read it)")
+    memory_limit: float = Field(
+        0, ge=0, description="GB that the models hosted here may take together; a model loaded at run time "
+        "(POST /models/load, Models tab) that would go past it, or past the memory the machine has free, is "
+        "refused; 0: only the machine's free memory counts")
 
     @model_validator(mode="after")
     def _reachable_for_the_hub(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import badges, completions, errors, health, hub, metrics, models, modes, tokenizer, ui
+from api import badges, completions, errors, health, hub, manage, metrics, models, modes, status, tokenizer, ui
 from api.access import AccessPolicy
 from api.body_limit import BodySizeLimit
 from engines.metering import TokenBudget
@@ -26,8 +26,9 @@ def create_api(settings: Settings, node: Node, *, lifespan=None) -> FastAPI:
     # and says nothing), then the front door.
     app.add_middleware(AccessPolicy, keys=settings.api_keys, rate_limit=settings.rate_limit)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, upload_bytes=settings.max_upload_bytes)
-    routers = [completions.router, models.router, modes.router, ui.router, hub.router, tokenizer.router]
-    for router in (*routers, health.router, badges.router):
+    routers = [completions.router, models.router, manage.router, modes.router, ui.router, hub.router,
+               tokenizer.router]
+    for router in (*routers, health.router, badges.router, status.router):
         app.include_router(router)
     # before the UI is mounted at "/", which would answer other methods with its 404
     errors.refuse_other_methods(app, routers)

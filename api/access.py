@@ -5,10 +5,11 @@ An ASGI middleware around the whole app (the UI mounted at "/" included). With A
 a request needs one: `Authorization: Bearer <key>` or `X-API-Key` (OpenAI clients, gradio_client's
 `headers=`), or the session cookie the login page sets (browsers: a page asks for the key once).
 Without a key: the browser is sent to /login, everything else gets a 401. Open to all: `/health`
-(up or not), the shields.io badges, `/login`, and `/hub/*` (which checks the hub token itself);
-`/health/details` answers callers without a key with what holds no topology.
+(up or not), the shields.io badges, the `/status` page (which shows what the badges and `/health/details` tell
+its caller), `/login`, and `/hub/*` (which checks the hub token itself); `/health/details` answers callers
+without a key with what holds no topology.
 
-Every request that starts work (POSTs to /v1, the Gradio calls and uploads) counts against the
+Every request that starts work (POSTs to /v1 and /models, the Gradio calls and uploads) counts against the
 per-caller request rate limit; the caller is named for the token budget (engines/metering.py).
 """
 
@@ -28,10 +29,10 @@ from engines.metering import CALLER, TokenBudget
 from engines.remote import HOP_HEADER, HOPS, MAX_HOPS
 
 COOKIE = "playground_session"
-OPEN = ("/health", "/login", "/logout")
+OPEN = ("/health", "/login", "/logout", "/status", "/status.js", "/status.css")
 OPEN_PREFIXES = ("/api/badge/", "/hub/")
 WORK_PREFIXES = ("/v1/", "/gradio_api/queue/join", "/gradio_api/call/", "/gradio_api/run/", "/gradio_api/api/",
-                 "/gradio_api/upload", "/tokenize", "/detokenize")
+                 "/gradio_api/upload", "/tokenize", "/detokenize", "/models/")
 
 
 def presented_key(headers: dict[bytes, bytes]) -> str:

@@ -13,7 +13,8 @@ UPLOADS = "/gradio_api/upload"
 
 class BodySizeLimit:
     def __init__(self, app, *, max_bytes: int, upload_bytes: int,
-                 prefixes: tuple[str, ...] = ("/v1", "/hub", "/gradio_api", "/login", "/tokenize", "/detokenize")):
+                 prefixes: tuple[str, ...] = ("/v1", "/hub", "/gradio_api", "/login", "/tokenize", "/detokenize",
+                                                   "/models")):
         self.app, self.prefixes = app, prefixes
         self.max_bytes, self.upload_bytes = max_bytes, upload_bytes
 

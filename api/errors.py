@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from engines.errors import (
     ContextOverflow,
     EngineError,
+    InsufficientMemory,
     InvalidRequest,
     Overloaded,
     Unavailable,
@@ -50,6 +51,8 @@ def engine_error_status(exc: EngineError) -> tuple[int, str]:
         return 429, "rate_limit_error"
     if isinstance(exc, Unavailable):
         return 503, "server_error"
+    if isinstance(exc, InsufficientMemory):  # as a full disk: the server cannot hold it
+        return 507, "server_error"
     return 500, "server_error"
 
 

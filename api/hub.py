@@ -41,8 +41,8 @@ router = APIRouter(prefix="/hub", dependencies=[Depends(require_hub_token)])
 
 class ModelOffer(BaseModel):
     model_config = _FORBID
-    id: str = Field(min_length=1)
-    name: str | None = None
+    id: str = Field(min_length=1, max_length=200)  # shown on public surfaces (/status, /v1/models)
+    name: str | None = Field(None, max_length=200)
     chat: bool = True
     n_ctx: int = Field(0, ge=0)
     max_concurrent: int = Field(2, ge=1)

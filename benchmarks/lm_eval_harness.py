@@ -3,7 +3,7 @@
     python -m venv /tmp/lm-eval && /tmp/lm-eval/bin/pip install "lm-eval[api]"   # its own venv: it needs numpy 2
     python -m benchmarks.lm_eval_harness --lm-eval /tmp/lm-eval/bin/lm_eval
 
-Runs a small multiple-choice task kept in this repository (benchmarks/data/multiple_choice.jsonl, no
+Runs a small multiple-choice task kept in this repository (evals/data/multiple_choice.jsonl, no
 dataset download) with lm-eval's `local-completions` backend against `app.py`: the server's own
 tokenizer (`tokenizer_backend=remote`: /tokenizer_info, /tokenize, /detokenize) and its
 log-likelihoods (`echo` with `logprobs`). Then scores every (context, choice) of the logged samples
@@ -28,7 +28,7 @@ from engines.catalog import find
 from engines.model_files import resolve_path
 from tests.support.servers import CHAT_MODEL, start_server, stop_server
 
-DATA = Path(__file__).resolve().parent / "data" / "multiple_choice.jsonl"
+DATA = Path(__file__).resolve().parent.parent / "evals" / "data" / "multiple_choice.jsonl"
 TASK = """task: playground_multiple_choice
 dataset_path: json
 dataset_kwargs:

@@ -62,3 +62,9 @@ class ModelFileMissing(Unavailable):
     """A hub model is neither cached nor downloadable (offline, gated, or wrong repo/file)."""
 
     code = "model_file_missing"
+
+
+class InsufficientMemory(EngineError):
+    """A model would not fit in the memory this machine (or --memory-limit) leaves for it."""
+
+    code = "insufficient_memory"

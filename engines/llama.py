@@ -9,6 +9,7 @@ in any release, so it is used only from here and only with the versions this cod
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import llama_cpp
@@ -36,13 +37,21 @@ def check_version(version: str) -> None:
                        f"tested with {TESTED_VERSION}. Install it with `pip install -r requirements.txt`.")
 
 
-def load_model(path: Path) -> llama_cpp._internals.LlamaModel:
-    """The GGUF's weights, memory-mapped (shared between processes that load the same file)."""
+def load_model(path: Path, progress: Callable[[float], None] | None = None) -> llama_cpp._internals.LlamaModel:
+    """The GGUF's weights, memory-mapped (shared between processes that load the same file);
+    `progress` sees llama.cpp's loading fraction (0..1)."""
     check_version(llama_cpp.__version__)
     from llama_cpp._internals import LlamaModel
 
     params = llama_cpp.llama_model_default_params()
     params.use_mmap = True
+    if progress is not None:
+        def report(fraction: float, _user_data) -> bool:
+            progress(fraction)
+            return True  # go on loading
+
+        callback = llama_cpp.llama_progress_callback(report)  # referenced until the load returns
+        params.progress_callback = callback
     return LlamaModel(path_model=str(path), params=params, verbose=False)
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +49,25 @@ class LocalEngine:
     def __init__(self, spec: ModelSpec, path: Path, *, max_queue: int, queue_timeout: float,
                  flash_attn: bool = True, chat_template: str | None = None, tool_format: str = "auto",
                  speculative: str = "ngram", draft: tuple[str, Path] | None = None,
-                 draft_max: int = speculation.MAX_DRAFT, cache_type: str = "f16"):
-        """`speculative` is "ngram" or "off"; `draft` (label, path) is a draft model, used instead of n-grams."""
+                 draft_max: int = speculation.MAX_DRAFT, cache_type: str = "f16",
+                 progress: Callable[[str, float], None] | None = None):
+        """`speculative` is "ngram" or "off"; `draft` (label, path) is a draft model, used instead of n-grams;
+        `progress(stage, fraction)` hears the load's stages: "weights" (0..1), "context", "warm-up"."""
+        progress = progress or (lambda stage, fraction: None)
         self.spec = spec
         self.model_id = spec.id
         self.continues = True  # takes GenerationRequest.prefix
         self.path = path
         started = time.perf_counter()
         before = _resident_bytes()
-        self._model = load_model(path)
+        self._model = load_model(path, lambda fraction: progress("weights", fraction))
         loaded = _resident_bytes()
         template = chat_template or self._model.metadata().get("tokenizer.chat_template") or _CHATML
         self.tool_format = tool_formats.choose(tool_format, template)  # None: the JSON envelope
         self._pieces = generation.Pieces(self._model.vocab, shown=frozenset(self._marker_tokens()))
         self.cache_type = cache_type
         self._draft_model = None
+        progress("context", 0.0)
         try:
             drafter = self._drafter(speculative, draft, flash_attn)
             self.batch = Batch(
@@ -75,6 +79,7 @@ class LocalEngine:
         except Exception:
             self._close_models()
             raise
+        progress("warm-up", 0.0)
         self.batch.warm_up(self._model.token_bos() if self._model.token_bos() >= 0 else 0)
         self.memory_mb = {"weights": round((loaded - before) / 1e6, 1),
                           "context": round((_resident_bytes() - loaded) / 1e6, 1)}

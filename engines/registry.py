@@ -35,7 +35,7 @@ def remote_spec(model_id: str, *, name: str | None = None, n_ctx: int = 0, chat:
 class ModelRegistry:
     def __init__(self, observer: Observer | None = None):
         self._pools: dict[str, Pool] = {}
-        self.personas: dict[str, Persona] = {}
+        self._personas: dict[str, Persona] = {}  # also those whose model is not served now
         self.observer = observer
         self.budget: TokenBudget | None = None
 
@@ -75,6 +75,28 @@ class ModelRegistry:
         if pool is not None and not pool.instances:
             del self._pools[model_id]
 
+    async def remove_local(self, model_id: str, *, drain_timeout: float = 60.0) -> None:
+        """Stops hosting `model_id` here: no new requests reach this instance, those admitted finish (up
+        to `drain_timeout` seconds, then they are cut), the engine closes, and a model left without
+        instances is forgotten."""
+        pool = self.entry(model_id)
+        instance = pool.local
+        if instance is None:
+            raise InvalidRequest(f"'{model_id}' is not hosted by this server (only its own models can be unloaded).",
+                                 param="model")
+        instance.state = "draining"
+        deadline = asyncio.get_running_loop().time() + drain_timeout
+        while instance.engine is not None and instance.active + instance.queued + instance.in_flight > 0:
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("model %s: unloading with %d requests still running", model_id, instance.active)
+                break
+            await asyncio.sleep(0.1)
+        del pool.instances[LOCAL]
+        if instance.engine is not None:
+            await instance.engine.aclose()
+        self.discard_if_empty(model_id)
+        log.info("model %s unloaded", model_id)
+
     async def load(self, spec: ModelSpec, build: Callable[[], Engine]) -> None:
         """Builds the local engine on a worker thread; a failure is recorded, never raised."""
         pool = self._pools.get(spec.id) or self.add(spec)
@@ -99,8 +121,14 @@ class ModelRegistry:
         if model not in self._pools:
             raise UnknownModel(f"The persona's model '{model}' is not hosted here. Available models: "
                                f"{', '.join(self._pools) or 'none'}.", param="model")
-        self.personas[persona.id] = persona.on(model)
-        return self.personas[persona.id]
+        self._personas[persona.id] = persona.on(model)
+        return self._personas[persona.id]
+
+    @property
+    def personas(self) -> dict[str, Persona]:
+        """The personas whose model is served now (one unloaded at run time takes its personas along
+        until it is loaded again)."""
+        return {pid: p for pid, p in self._personas.items() if p.model in self._pools}
 
     @property
     def ids(self) -> list[str]:

@@ -32,6 +32,7 @@ class HubLink:
         self.api_key = api_key
         self.interval = 5.0  # until the hub says otherwise
         self.registered = False
+        self.offered: set[str] = set()  # the models the hub was last told of
         self.draining = False
         self.lease: str | None = None  # from the hub at registration; every later call shows it
         self.on_id_taken: Callable[[], None] = lambda: None  # the node stops itself (fleet/node.py)
@@ -54,8 +55,14 @@ class HubLink:
         return await self._client.post(self.hub_url + path, json={
             "instance_id": self.instance_id, **({"lease": self.lease} if self.lease else {}), **body})
 
+    def offer_changed(self) -> bool:
+        """A model was loaded or unloaded here since registering (and some model is still served)."""
+        now = {m["id"] for m in self.models()}
+        return bool(now) and now != self.offered
+
     async def register(self) -> None:
-        response = await self._post("/hub/register", {"url": self.public_url, "models": self.models(),
+        models = self.models()
+        response = await self._post("/hub/register", {"url": self.public_url, "models": models,
                                                       "api_key": self.api_key, "load": self.load()})
         if response.status_code == 409:  # another live instance has our id: wait for it to expire, or go
             self._taken_since = self._taken_since or time.monotonic()
@@ -68,6 +75,7 @@ class HubLink:
         self.lease = response.json()["lease"]
         self.interval = float(response.json().get("heartbeat_interval", self.interval))
         self.registered = True
+        self.offered = {m["id"] for m in models}
         log.info("registered with hub %s as %s (%s)", self.hub_url, self.instance_id, self.public_url)
 
     async def run(self) -> None:
@@ -82,6 +90,8 @@ class HubLink:
                     if self.draining:
                         return  # never join again on the way out
                     await self.register()
+                elif self.offer_changed() and not self.draining:
+                    await self.register()  # with the lease: the hub replaces what it knew of this instance
                 else:
                     response = await self._post("/hub/heartbeat", {"load": self.load(), "draining": self.draining})
                     if response.status_code == 404:  # the hub forgot us (it restarted): join again

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from engines.catalog import ModelSpec
 from engines.errors import EngineError
-from engines.local import LocalEngine
-from engines.model_files import resolve_path, spec_for, with_overrides
+from engines.model_files import spec_for
 from engines.personas import DEFAULT_PANEL, Persona
 from engines.registry import ModelRegistry
 from fleet import config as fleet_file
 from fleet.hub import Hub
 from fleet.lifetime import Lifetime, hub_check, parse_duration, url_check
 from fleet.link import HubLink
+from fleet.loader import ModelLoader, hosted_spec
 from modes import MODES
 from settings import Settings
 
@@ -41,6 +41,10 @@ class Node:
     draining: bool = False  # set on the first SIGTERM/Ctrl-C (fleet/serve.py)
     importing: bool = False  # --hub-import: the predecessor's fleet is not imported yet (fleet/succession.py)
     awaiting: set[str] = field(default_factory=set)  # models the predecessor served that are not ready here yet
+    loader: ModelLoader = field(init=False)  # models loaded and unloaded at run time
+
+    def __post_init__(self) -> None:
+        self.loader = ModelLoader(self.registry, self.settings)
 
     def starting(self) -> list[str]:
         """Why this node should not report healthy yet (a successor hub still taking over), else []."""
@@ -54,19 +58,7 @@ class Node:
         """One at a time: loading in parallel only competes for memory and disk. Failures are recorded
         in the registry (and shown by /health), never raised."""
         for spec in self.specs:
-            await self.registry.load(spec, lambda spec=spec: self._local_engine(spec))
-
-    def _local_engine(self, spec: ModelSpec) -> LocalEngine:
-        path = resolve_path(spec, cache_dir=self.settings.hf_cache)  # may download, with a progress bar
-        settings = self.settings
-        draft = None
-        if settings.draft_model:
-            draft_spec = spec_for(settings.draft_model)
-            draft = (draft_spec.id, resolve_path(draft_spec, cache_dir=settings.hf_cache))
-        return LocalEngine(spec, path, max_queue=settings.max_queue, queue_timeout=settings.queue_timeout,
-                           flash_attn=settings.flash_attn == "on", chat_template=settings.chat_template,
-                           tool_format=settings.tool_format, speculative=settings.speculative, draft=draft,
-                           draft_max=settings.draft_max, cache_type=settings.cache_type)
+            await self.registry.load(spec, lambda spec=spec: self.loader.build_engine(spec))
 
 
 def build_node(settings: Settings) -> Node:
@@ -108,15 +100,7 @@ def add_personas(registry: ModelRegistry, configured: list[Persona]) -> None:
 
 def hosted_specs(settings: Settings) -> list[ModelSpec]:
     """The catalog entries (or local files) to host, with the settings' overrides applied."""
-    specs = []
-    for reference in settings.models:
-        spec = spec_for(reference)
-        specs.append(with_overrides(
-            spec,
-            n_threads=settings.threads or min(spec.n_threads, os.cpu_count() or 1),
-            n_ctx=settings.ctx, n_batch=settings.batch, max_concurrent=settings.max_concurrent,
-        ))
-    return specs
+    return [hosted_spec(reference, settings) for reference in settings.models]
 
 
 def fleet_config(settings: Settings) -> fleet_file.FleetConfig:

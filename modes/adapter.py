@@ -4,7 +4,8 @@ what they show (turns as they unfold, the stages' decisions, the final answer, u
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,37 @@ class Step:
     status: Status = "running"
     duration_ms: float | None = None
     error: str = ""
+    # When the fold saw the turn start and its first and latest token (its clock's seconds), and how many
+    # token events came: the figures while the turn runs. `reported` is what member_done says (measured
+    # where the turn ran: the engine's token count and speed), which replaces them once the turn is over.
+    started_at: float | None = None
+    first_at: float | None = None
+    last_at: float | None = None
+    chunks: int = 0
+    reported: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ttft_ms(self) -> float | None:
+        """Time to first token: the turn runner's figure once done, else the fold's own."""
+        if "ttft_ms" in self.reported:
+            return self.reported["ttft_ms"]
+        if self.first_at is None or self.started_at is None:
+            return None
+        return round((self.first_at - self.started_at) * 1000, 1)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens written: the engine's usage once done, else one per token event (a chunk)."""
+        return int(self.reported.get("completion_tokens") or self.chunks)
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Decode speed after the first token: the engine's figure once done, else the fold's."""
+        if self.reported.get("tokens_per_second"):
+            return self.reported["tokens_per_second"]
+        if self.first_at is None or self.last_at is None or self.last_at <= self.first_at or self.tokens < 2:
+            return None
+        return round((self.tokens - 1) / (self.last_at - self.first_at), 1)
 
     @property
     def title(self) -> str:
@@ -77,6 +109,7 @@ class ModeRun:
     final: Event | None = None
     error: str = ""
     duration_ms: float | None = None
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)  # times the steps' tokens
     _open: dict[tuple[str, str, str], Step] = field(default_factory=dict, repr=False)
 
     def apply(self, event: Event) -> None:
@@ -84,16 +117,21 @@ class ModeRun:
         if event.type == "stage_start":
             self.stage = event.stage
         elif event.type == "member_start":
-            self._open[key] = Step(event.stage, event.member, event.role)
+            self._open[key] = Step(event.stage, event.member, event.role, started_at=self.clock())
             self.steps.append(self._open[key])
         elif event.type == "token" and key in self._open:
-            self._open[key].text += event.text
+            step = self._open[key]
+            step.text += event.text
+            step.last_at, step.chunks = self.clock(), step.chunks + 1
+            if step.first_at is None:
+                step.first_at = step.last_at
         elif event.type in ("member_done", "member_error"):
             self.turns.append(event.as_dict())
             step = self._open.pop(key, None)
             if step is not None:
                 step.status, step.duration_ms = ("done" if event.type == "member_done" else "error"), event.duration_ms
                 step.error = event.text if event.type == "member_error" else ""
+                step.reported = dict(event.data) if event.type == "member_done" else {}
         elif event.type == "tool_call":
             self._open[key] = Step(event.stage, event.member, event.role, text=event.text)
             self.steps.append(self._open[key])

@@ -7,6 +7,7 @@ consume `modes.run_mode`, the same generator the REST route and the OpenAI alias
 
 from __future__ import annotations
 
+import asyncio
 import html
 import time
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from modes.adapter import ModeRun, Step, resolve_options
 from modes.events import Event, ModeOptions
 from playground.caller import as_caller
 from playground.gesture_bus import message_for
+from playground.safe_markdown import to_html
 
 DEFAULT_LEAD = "(first member)"
 MAX_PERSONAS = 32
@@ -54,6 +56,27 @@ def continued(conversation: list[dict[str, str]] | None, question: str, final: s
 
 def shown_text(step: Step) -> str:
     return step.text + (f"\n\n⚠️ {step.error}" if step.error else "")
+
+
+def figures(step: Step) -> str:
+    """A turn's time to first token, speed and tokens, as the card's stats line (empty for a tool step)."""
+    if step.started_at is None:
+        return ""
+    ttft, rate = step.ttft_ms, step.tokens_per_second
+    unknown = "…" if step.status == "running" else "–"  # a turn over without text (tool calls only, or failed)
+    shown = [("ttft", "TTFT " + (f"{ttft:,.0f} ms" if ttft is not None else unknown)),
+             ("rate", f"{rate:,.1f} tok/s" if rate is not None else "– tok/s"),
+             ("tokens", f"{step.tokens} token{'' if step.tokens == 1 else 's'}")]
+    return "<div class='arena-stats'>" + "".join(f"<span class='arena-{name}'>{text}</span>"
+                                                 for name, text in shown) + "</div>"
+
+
+def card(step: Step) -> str:
+    """One turn: title, state, figures, and its text as sanitized Markdown (see safe_markdown)."""
+    state = "⏳" if step.status == "running" else f"✓ {round((step.duration_ms or 0) / 1000, 1)} s"
+    error = f"<p class='arena-error'>⚠️ {html.escape(step.error)}</p>" if step.error else ""
+    return (f"<div class='arena-card'><div class='arena-head'><b>{html.escape(step.title)}</b><span>{state}</span>"
+            f"</div>{figures(step)}<div class='arena-text'>{to_html(step.text)}{error}</div></div>")
 
 
 class ArenaView:
@@ -96,13 +119,9 @@ class ArenaView:
         return messages
 
     def columns(self) -> str:
-        """The current stage's turns side by side (text escaped: model output is never markup here)."""
-        cards = []
-        for step in (s for s in self.run.steps if s.stage == self.run.stage):
-            state = "⏳" if step.status == "running" else f"✓ {round((step.duration_ms or 0) / 1000, 1)} s"
-            cards.append(
-                f"<div class='arena-card'><div class='arena-head'><b>{html.escape(step.title)}</b>"
-                f"<span>{state}</span></div><div class='arena-text'>{html.escape(step.text)}</div></div>")
+        """The current stage's turns side by side, each with its figures (model output is Markdown
+        rendered without any HTML of the model's own)."""
+        cards = [card(step) for step in self.run.steps if step.stage == self.run.stage]
         return f"<div class='arena-columns'>{''.join(cards)}</div>" if cards else ""
 
     def headline(self) -> str:
@@ -120,7 +139,11 @@ CSS = """
 .arena-columns {display:flex; gap:12px; flex-wrap:wrap}
 .arena-card {flex:1 1 260px; border:1px solid var(--border-color-primary); border-radius:8px; padding:8px}
 .arena-head {display:flex; justify-content:space-between; font-size:0.9em; margin-bottom:6px}
-.arena-text {white-space:pre-wrap; font-size:0.92em; max-height:260px; overflow:auto}
+.arena-stats {display:flex; gap:10px; font-size:0.8em; opacity:0.8; margin-bottom:6px;
+              font-variant-numeric:tabular-nums}
+.arena-text {font-size:0.92em; max-height:260px; overflow:auto}
+.arena-text p, .arena-text ul, .arena-text ol, .arena-text pre {margin:0 0 0.5em}
+.arena-text pre {white-space:pre-wrap; padding:6px; border-radius:4px; background:var(--background-fill-secondary)}
 """
 
 
@@ -155,7 +178,8 @@ class ArenaTab:
             # Tokens arrive faster than a page can redraw: refresh at most ~12 times a second.
             if event.type != "token" or time.monotonic() - shown_at > 0.08:
                 shown_at = time.monotonic()
-                yield view.headline(), view.columns(), view.timeline(), gr.skip()
+                # Markdown of long turns takes milliseconds a card: off the event loop.
+                yield view.headline(), await asyncio.to_thread(view.columns), view.timeline(), gr.skip()
         if quick_actions and view.final:
             conversation = [{"role": "user", "content": question}, {"role": "assistant", "content": view.final}]
             try:
@@ -165,7 +189,7 @@ class ArenaTab:
             except (SpecError, EngineError) as exc:
                 gr.Warning(f"No quick actions this time: {exc}")
         after = continued(conversation, question.strip(), view.final) if view.final else conversation
-        yield view.headline(), view.columns(), view.timeline(), after
+        yield view.headline(), await asyncio.to_thread(view.columns), view.timeline(), after
 
     async def pick_option(self, mode, _question, members, lead, rounds, max_tokens, turn_timeout,
                           exclude_self_votes, temperature, quick_actions, conversation, evt: gr.SelectData):

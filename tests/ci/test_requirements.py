@@ -13,9 +13,9 @@ import pytest
 
 from tests.support.servers import ROOT
 
-RUNTIME = ["app.py", "settings.py", "api", "engines", "fleet", "genui", "gestures", "modes", "playground"]
+RUNTIME = ["app.py", "settings.py", "api", "engines", "evals", "fleet", "genui", "gestures", "modes", "playground"]
 DEV = ["tests", "benchmarks"]
-LOCAL = {"app", "settings", "api", "engines", "fleet", "genui", "gestures", "modes", "playground", "tests",
+LOCAL = {"app", "settings", "api", "engines", "evals", "fleet", "genui", "gestures", "modes", "playground", "tests",
          "benchmarks"}
 
 

@@ -28,6 +28,7 @@ def imports_of(folder: str) -> dict[str, set[str]]:
     ("engines", ("fastapi", "gradio", "starlette", "api", "playground", "modes", "fleet")),
     ("modes", ("fastapi", "gradio", "starlette", "api", "playground")),
     ("genui", ("fastapi", "gradio", "starlette", "api", "playground")),
+    ("evals", ("fastapi", "gradio", "starlette", "api", "playground", "fleet", "modes", "benchmarks")),
     ("fleet", ("fastapi", "gradio", "api", "playground")),
     ("gestures", ("engines", "modes", "gradio", "api", "playground")),
 ])

@@ -195,6 +195,19 @@ def test_registration_heartbeat_timeout_and_drain(fleet):
         listed = httpx.get(fleet.hub.url + "/health/details").json()["registered_instances"]
         assert {"instance_id": "joiner", "url": joiner.url, "models": [CHAT_MODEL]} in listed
 
+        # A model loaded on the instance at run time reaches the hub (registered again, with its lease);
+        # unloading it takes it back out.
+        def offered() -> list[str]:
+            members = httpx.get(fleet.hub.url + "/health/details").json()["registered_instances"]
+            return next((m["models"] for m in members if m["instance_id"] == "joiner"), [])
+
+        loaded = httpx.post(joiner.url + "/models/load", json={"model": "gemma3-270m"}, timeout=120)
+        assert loaded.status_code == 200 and loaded.json()["status"] == "ready"
+        assert wait_for(lambda: sorted(offered()) == sorted([CHAT_MODEL, "gemma3-270m"]), timeout=15)
+        assert instances(fleet.hub, "gemma3-270m")["joiner"]["state"] == "healthy"
+        assert httpx.post(joiner.url + "/models/unload", json={"model": "gemma3-270m"}, timeout=60).status_code == 200
+        assert wait_for(lambda: offered() == [CHAT_MODEL], timeout=15)
+
         os.kill(joiner.process.pid, signal.SIGSTOP)  # frozen: heartbeats stop
         assert wait_for(lambda: instances(fleet.hub)["joiner"]["state"] == "gone", timeout=10)
         os.kill(joiner.process.pid, signal.SIGCONT)

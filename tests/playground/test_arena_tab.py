@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import time
 
 import gradio as gr
@@ -12,6 +13,7 @@ from gradio_client import Client
 
 from engines.personas import DEFAULT_PANEL
 from engines.registry import ModelRegistry
+from modes.adapter import ModeRun
 from modes.events import Event, ModeOptions
 from playground.arena_tab import ArenaTab, ArenaView
 from tests.support import browser
@@ -36,6 +38,37 @@ def test_view_folds_events_into_steps_columns_and_final():
     assert "Running" in view.headline()
     view.apply(Event("final", "council", member="a", role="chairman", text="Paris"))
     assert view.timeline()[-1]["content"].endswith("Paris") and "Paris" in view.headline()
+
+
+def test_each_card_shows_its_turns_figures_and_markdown():
+    readings = iter([0.0, 0.0, 0.42, 0.52, 0.62])  # when the fold sees each event
+    view = ArenaView("compare")
+    view.run = ModeRun("compare", clock=lambda: next(readings))
+    turn = {"stage": "answers", "role": "member"}
+    view.apply(Event("stage_start", "compare", stage="answers"))
+    view.apply(Event("member_start", "compare", member="a", **turn))
+    view.apply(Event("member_start", "compare", member="b", **turn))
+    waiting = view.columns()
+    assert waiting.count("TTFT …") == 2 and waiting.count("– tok/s") == 2 and waiting.count("0 tokens") == 2
+    for text in ("**Rivers**:\n", "- Nile\n", "- <img src=x onerror=alert(1)>"):
+        view.apply(Event("token", "compare", member="a", text=text, **turn))
+    running = view.columns()
+    assert "TTFT 420 ms" in running and "10.0 tok/s" in running and "3 tokens" in running
+    assert "<strong>Rivers</strong>" in running and "<li>Nile</li>" in running
+    assert "<img" not in running and "&lt;img src=x onerror=alert(1)&gt;" in running
+    view.apply(Event("member_done", "compare", member="a", duration_ms=900,
+                     data={"ttft_ms": 415.2, "tokens_per_second": 31.25, "completion_tokens": 7}, **turn))
+    view.apply(Event("member_error", "compare", member="b", text="<b>down</b>", duration_ms=5, **turn))
+    a, b = view.columns().split("<div class='arena-card'>")[1:]
+    assert re.findall(r"<span class='arena-\w+'>([^<]*)</span>", a) == ["TTFT 415 ms", "31.2 tok/s", "7 tokens"]
+    assert "✓ 0.9 s" in a and "⚠️ &lt;b&gt;down&lt;/b&gt;" in b and "TTFT –" in b  # failed before a token
+
+
+def test_tool_steps_have_no_figures():
+    view = ArenaView("agent")
+    view.apply(Event("stage_start", "agent", stage="step 1"))
+    view.apply(Event("tool_call", "agent", stage="step 1", member="calculator", role="tool", text="37*91"))
+    assert "37*91" in view.columns() and "arena-stats" not in view.columns()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +142,7 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         assert all(p.id in page.locator("#arena-columns").inner_text() for p in DEFAULT_PANEL)
 
         # Quick actions under the final answer run the arena again on the clicked value.
-        page.get_by_text("Settings").click()
+        page.get_by_text("Settings", exact=True).click()
         page.locator("#arena-quick-actions input").check()
         page.locator("#arena-mode").get_by_text("compare").click()
         page.locator("#arena-run").click()
@@ -157,7 +190,7 @@ NOT_ANSWERED = "!document.querySelector('#arena-final').innerText.includes('Fina
 def arena_page(chromium, server, mode: str, max_tokens: int):
     """The Arena with `mode` chosen and each turn limited to `max_tokens`."""
     page = browser.open_tab(chromium, server.url, "Arena")
-    page.get_by_text("Settings").click()
+    page.get_by_text("Settings", exact=True).click()
     limit = page.locator("#arena-max-tokens input[type=number]")
     limit.fill(str(max_tokens))
     limit.press("Enter")
@@ -201,6 +234,38 @@ def test_browser_an_agent_run_shows_its_tool_steps(server):
         step.wait_for(timeout=10_000)
         step.click()
         timeline.get_by_text("→ 3367").first.wait_for(timeout=10_000)
+
+
+FIGURES = {"ttft": r"TTFT ([\d,]+) ms", "rate": r"([\d,.]+) tok/s", "tokens": r"(\d+) tokens?"}
+MARKDOWN_TAGS = {"P", "BR", "STRONG", "EM", "CODE", "PRE", "UL", "OL", "LI", "A", "H1", "H2", "H3", "H4", "H5", "H6",
+                 "BLOCKQUOTE", "HR", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "S"}
+
+
+def test_browser_compare_cards_show_each_members_figures_and_markdown(server):
+    with browser.launch() as chromium:
+        page = arena_page(chromium, server, "compare", 48)
+        page.locator("#arena-question textarea").fill(
+            "List three fruits as a Markdown bullet list, with the best one in **bold**.")
+        page.locator("#arena-run").click()
+        # While a member still writes, its card already shows the time its first token took.
+        page.wait_for_function("[...document.querySelectorAll('#arena-columns .arena-card')]"
+                               ".some(c => c.innerText.includes('⏳') && /TTFT \\d/.test(c.innerText))",
+                               timeout=120_000)
+        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=240_000)
+        cards = page.locator("#arena-columns .arena-card")  # the default panel of personas
+        assert cards.count() == len(DEFAULT_PANEL)
+        for card in cards.all():
+            shown = {name: re.fullmatch(pattern, card.locator(f".arena-{name}").inner_text())
+                     for name, pattern in FIGURES.items()}
+            assert all(shown.values()), card.inner_text()
+            ttft, rate, tokens = (float(shown[name].group(1).replace(",", "")) for name in FIGURES)
+            assert ttft > 0 and rate > 0 and 1 <= tokens <= 48, card.inner_text()
+        # The answers are Markdown made into page elements, and only formatting ones: no model markup, no handlers.
+        tags = page.evaluate("[...document.querySelectorAll('#arena-columns .arena-text *')].map(e => e.tagName)")
+        handlers = page.evaluate("[...document.querySelectorAll('#arena-columns *')].flatMap(e => "
+                                 "[...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))")
+        assert set(tags) <= MARKDOWN_TAGS and handlers == [], (tags, handlers)
+        page.locator("#arena-columns").screenshot(path="/tmp/arena_cards.png")
 
 
 def test_the_arena_starts_from_the_mode_defaults():

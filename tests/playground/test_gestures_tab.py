@@ -119,7 +119,7 @@ def streaming_page(server, clip, open_first: str = "Chat"):
         page.get_by_role("tab", name=open_first).click(timeout=60_000)
         if open_first == "Arena":  # what the gesture starts there: the quickest mode, with short turns
             page.locator("#arena-mode").get_by_text("compare").click()
-            page.get_by_text("Settings").click()
+            page.get_by_text("Settings", exact=True).click()
             limit = page.locator("#arena-max-tokens input[type=number]")
             limit.fill("32")
             limit.press("Enter")
