@@ -269,7 +269,10 @@ class Batch:
                 run.rows.append(n)
             n += 1
 
-        generating = [run for run in self._running if run.next_token is not None]
+        # In seq-id order: llama.cpp splits a multi-stream batch into ubatches of consecutive sequence
+        # ids, so any other order costs one more graph pass per break (1.6x slower with 8 streams).
+        generating = sorted((run for run in self._running if run.next_token is not None),
+                            key=lambda run: run.slot.seq_id)
         self._draft(generating)
         for run in generating:  # generating sequences first: each adds its next token and its draft
             for token in (run.next_token, *run.draft):
