@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from engines.contract import Engine, GenerationRequest, collect
+from engines.contract import Completion, Engine, GenerationRequest, collect
 from genui.spec import LONG, UI_SPEC_SCHEMA, SpecError, repair, validate
 
 QUICK_ACTIONS_SCHEMA: dict[str, Any] = {
@@ -33,7 +33,8 @@ _SPEC_BODY = {k: v for k, v in UI_SPEC_SCHEMA.items() if k != "$defs"}
 UPDATE_SCHEMA: dict[str, Any] = {
     "$defs": UI_SPEC_SCHEMA["$defs"],
     "type": "object",
-    "properties": {"reply": LONG, "spec": {"anyOf": [{"type": "null"}, _SPEC_BODY]}},
+    # A reply of at least one character: an empty one would leave the user with nothing to read.
+    "properties": {"reply": {**LONG, "minLength": 1}, "spec": {"anyOf": [{"type": "null"}, _SPEC_BODY]}},
     "required": ["reply", "spec"],
     "additionalProperties": False,
 }
@@ -63,17 +64,37 @@ files, no network requests) for: {request}
 Reply with the HTML only."""
 
 
-async def _json(engine: Engine, prompt: str, schema: dict, max_tokens: int, temperature: float,
-                seed: int | None) -> Any:
-    done = await collect(engine.stream(GenerationRequest(
+async def _ask(engine: Engine, prompt: str, schema: dict, max_tokens: int, temperature: float,
+               seed: int | None) -> Completion:
+    return await collect(engine.stream(GenerationRequest(
         messages=[{"role": "user", "content": prompt}], json_schema=schema, max_tokens=max_tokens,
         temperature=temperature, seed=seed)))
+
+
+def _parse(done: Completion) -> Any:
     try:
         # strict=False: llama.cpp's grammar for length-limited strings lets a raw newline through.
         return json.loads(done.text, strict=False)
     except ValueError:
         hint = " (it ran out of tokens: raise max_tokens)" if done.finish_reason == "length" else ""
         raise SpecError(f"The model's output is not valid JSON{hint}: {done.text[:120]!r}") from None
+
+
+async def _json(engine: Engine, prompt: str, schema: dict, max_tokens: int, temperature: float,
+                seed: int | None) -> Any:
+    return _parse(await _ask(engine, prompt, schema, max_tokens, temperature, seed))
+
+
+def _leading_reply(text: str) -> str | None:
+    """The "reply" of an event answer whose JSON was cut off after it (the grammar writes it first)."""
+    start = re.match(r'\s*\{\s*"reply"\s*:\s*', text)
+    if start is None:
+        return None
+    try:
+        reply, _ = json.JSONDecoder(strict=False).raw_decode(text, start.end())
+    except ValueError:
+        return None
+    return reply if isinstance(reply, str) and reply.strip() else None
 
 
 async def quick_actions(engine: Engine, conversation: list[dict[str, str]], *, max_tokens: int = 400,
@@ -104,12 +125,25 @@ async def ui_spec(engine: Engine, request: str, *, max_tokens: int = 900, temper
 
 async def ui_event(engine: Engine, spec: dict, event: str, values: dict[str, Any], *, max_tokens: int = 900,
                    temperature: float = 0.7, seed: int | None = None) -> tuple[str, dict | None]:
-    """The model's answer to a button press: (text reply, updated spec or None)."""
+    """The model's answer to a button press: (text reply, updated spec or None). An update that is
+    cut off or does not validate leaves the controls as they are; the reply still reaches the user."""
     prompt = EVENT_PROMPT.format(spec=json.dumps(spec), event=event, values=json.dumps(values))
-    data = await _json(engine, prompt, UPDATE_SCHEMA, max_tokens, temperature, seed)
-    if not isinstance(data, dict) or not isinstance(data.get("reply"), str):
+    done = await _ask(engine, prompt, UPDATE_SCHEMA, max_tokens, temperature, seed)
+    try:
+        data = _parse(done)
+    except SpecError:
+        reply = _leading_reply(done.text)
+        if reply is None:
+            raise
+        return reply, None
+    if not isinstance(data, dict) or not isinstance(data.get("reply"), str) or not data["reply"].strip():
         raise SpecError("The model's answer to the event has no text reply.")
-    return data["reply"], validate(repair(data["spec"])) if data.get("spec") is not None else None
+    if data.get("spec") is None:
+        return data["reply"], None
+    try:
+        return data["reply"], validate(repair(data["spec"]))
+    except SpecError:
+        return data["reply"], None
 
 
 async def html_artifact(engine: Engine, request: str, *, max_tokens: int = 1200, temperature: float = 0.7) -> str:

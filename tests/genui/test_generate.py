@@ -62,7 +62,7 @@ def test_an_event_gets_a_reply_and_maybe_a_new_spec(engine):
     spec = {"title": "Tip", "components": [{"type": "number", "id": "bill", "label": "Bill"},
                                            {"type": "button", "id": "go", "label": "Compute"}]}
     reply, updated = asyncio.run(ui_event(engine, spec, "go", {"bill": 40}, seed=1))
-    assert isinstance(reply, str)
+    assert reply.strip()  # the schema asks for at least one character
     assert updated is None or validate(updated)
 
 
@@ -79,6 +79,26 @@ def IgnoresSchemas(text: str) -> ScriptedEngine:
 def test_output_that_does_not_validate_is_reported(text, message):
     with pytest.raises(SpecError, match=message):
         asyncio.run(ui_spec(IgnoresSchemas(text), "a calculator"))
+
+
+@pytest.mark.parametrize(("text", "spec"), [
+    # Cut off inside the update (max_tokens): the reply, written first, still reaches the user.
+    ('{"reply": "Total: 46 dollars", "spec": {"title": "Tip", "compo', None),
+    # An update that does not validate leaves the controls as they are.
+    ('{"reply": "Total: 46 dollars", "spec": {"title": "x", "components": [{"type": "video"}]}}', None),
+    ('{"reply": "Total: 46 dollars", "spec": {"title": "New", "components": [{"type": "markdown", "text": "46"}]}}',
+     {"title": "New", "components": [{"type": "markdown", "text": "46"}]}),
+])
+def test_an_event_reply_survives_an_unusable_update(text, spec):
+    tip = {"title": "Tip", "components": [{"type": "button", "id": "go", "label": "Compute"}]}
+    assert asyncio.run(ui_event(IgnoresSchemas(text), tip, "go", {})) == ("Total: 46 dollars", spec)
+
+
+@pytest.mark.parametrize("text", ['{"reply": "", "spec": null}', '{"reply": "Tot', "Sure, here it is"])
+def test_an_event_answer_without_a_reply_is_reported(text):
+    tip = {"title": "Tip", "components": [{"type": "button", "id": "go", "label": "Compute"}]}
+    with pytest.raises(SpecError, match="no text reply|not valid JSON"):
+        asyncio.run(ui_event(IgnoresSchemas(text), tip, "go", {}))
 
 
 def test_repair_fixes_what_grammars_cannot_and_validate_catches_the_rest():
