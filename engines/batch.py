@@ -26,7 +26,7 @@ from engines.contract import TokenLogprob
 from engines.errors import Unavailable
 from engines.generation import Pieces, Sequence, token_logprob
 from engines.llama import create_context
-from engines.speculation import Drafter, DraftLimit, PassCost, Want, common_prefix
+from engines.speculation import Acceptance, Drafter, DraftLength, PassCost, Want, common_prefix
 
 _FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
 
@@ -49,7 +49,7 @@ class _Running:
     next_token: int | None = None  # sampled, to be decoded in the next step
     rows: list[int] = field(default_factory=list)  # batch entries this sequence samples from after a step
     draft: list[int] = field(default_factory=list)  # tokens drafted after next_token, decoded in this step
-    draft_limit: DraftLimit = field(default_factory=DraftLimit)
+    acceptance: Acceptance = field(default_factory=Acceptance)
     replay_from: int = -1  # from this position on, each prompt token's logits replay the answer begun elsewhere
     replays: list[tuple[int, int]] = field(default_factory=list)  # (batch entry, answer token it led to)
     scored: list[tuple[int, int]] = field(default_factory=list)  # echo: (batch entry, prompt token it predicts)
@@ -138,7 +138,7 @@ class Batch:
         self._eog = eog_tokens
         self._pieces = pieces
         self._drafter = drafter if max_draft > 0 else None
-        self._max_draft = max_draft
+        self._draft_length = DraftLength(max_draft)
         self._n_ctx = n_ctx
         self.cost_ratio = 1.0  # one more token in a pass / a pass's fixed cost (measured by warm_up, then by
         self._pass_cost = PassCost()  # the passes that only generate)
@@ -240,7 +240,6 @@ class Batch:
         del slot.cached[keep:]
         run.slot, run.pending, run.position = slot, prompt[keep:], keep
         run.sequence.cached_tokens = keep
-        run.draft_limit.maximum = self._max_draft
         if self._drafter is not None:
             self._drafter.begin(slot.seq_id)
         slot.running = run
@@ -329,8 +328,8 @@ class Batch:
                 break
             accepted += 1
         if draft:
-            run.draft_limit.record(len(draft), accepted)
-            sequence.speculation = (run.draft_limit.drafted, run.draft_limit.accepted)
+            run.acceptance.record(len(draft), accepted)
+            sequence.speculation = (run.acceptance.drafted, run.acceptance.accepted)
             rejected = len(draft) - accepted
             if rejected:  # their KV cells go: the sequence continues after the last accepted token
                 run.position -= rejected
@@ -340,24 +339,20 @@ class Batch:
             self._retire(run)
 
     def _draft(self, generating: list[_Running]) -> None:
-        """Asks the drafter for each generating sequence's draft, within its answer's token budget, its
-        context and the room prompts leave in the batch: a prompt is read in the pieces it would be
-        read in without drafts (another split changes the last bits of its logits)."""
+        """Drafts for the generating sequences (their lengths: DraftLength), within each answer's token
+        budget, its context and the room prompts leave in the batch: a prompt is read in the pieces it
+        would be read in without drafts (another split changes the last bits of its logits)."""
         if self._drafter is None or not generating:
             return
         room = self._capacity - len(generating) - sum(len(run.pending) for run in self._running)
-        wants, runs = [], []
-        for run in generating:
-            sequence = run.sequence
-            count = min(run.draft_limit.next(self.cost_ratio, len(generating)), room,
-                        sequence.plan.max_new_tokens - sequence.generated - 1, self._n_ctx - run.position - 1)
-            if count > 0:
-                wants.append(Want(run.slot.seq_id, [*run.slot.cached, run.next_token], count))
-                runs.append(run)
-                room -= count
-        if wants:
-            for run, want, draft in zip(runs, wants, self._drafter.propose(wants), strict=True):
-                run.draft = draft[:want.count]
+        caps = [min(room // len(generating), run.sequence.plan.max_new_tokens - run.sequence.generated - 1,
+                    self._n_ctx - run.position - 1) for run in generating]
+        drafts = self._draft_length.drafts(
+            [run.slot.seq_id for run in generating], [run.acceptance for run in generating], self.cost_ratio, caps,
+            lambda count: self._drafter.propose([Want(run.slot.seq_id, [*run.slot.cached, run.next_token], count)
+                                                 for run in generating]))
+        for run, draft in zip(generating, drafts, strict=True):
+            run.draft = draft
 
     def _logprob(self, sequence: Sequence, row: int, token: int) -> TokenLogprob:
         return token_logprob(self.ctx, row, token, sequence.plan.request.logprobs or 0, sequence.sampler.n_vocab,

@@ -9,10 +9,10 @@ when the sampler picks it leaves the output distribution unchanged at any temper
 the same random draws happen in the same order: the text is the text of plain decoding.
 
 On this machine's 2 cores a pass costs ~5 ms plus ~5.5 ms per token in it (SmolLM2-135M), so a drafted
-token pays only when it is accepted about half the time or more. `DraftLimit` sets each sequence's
-draft length from what it has been accepting and what a pass costs (`PassCost`, fitted as it runs);
-when no draft pays it drafts one token now and then, so chat, where drafts are rarely right, stays as
-fast as without speculation.
+token pays only when it is accepted about half the time or more. `DraftLength` sets the pass's draft
+length from what its sequences have been accepting (`Acceptance`) and what a pass costs (`PassCost`,
+fitted as it runs); when no draft pays it drafts one token now and then, so chat, where drafts are
+rarely right, stays as fast as without speculation.
 
 Drafters: `NgramDrafter` (prompt lookup: copy what followed the latest earlier occurrence of the last
 few tokens — grounded work, where the answer repeats the prompt) and `ModelDrafter` (a smaller model
@@ -21,6 +21,7 @@ with the same vocabulary, greedy).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,24 +31,18 @@ import numpy as np
 from engines.llama import create_context
 
 MAX_DRAFT = 16  # tokens drafted at most per step and sequence (--draft-max)
-PROBE_EVERY = 16  # steps between one-token drafts while drafting does not pay
+PROBE_EVERY = 16  # passes between one-token drafts while drafting does not pay
 _DECAY = 0.8  # weight of the earlier drafts in the acceptance estimate (about the last five count)
 
 
 @dataclass
-class DraftLimit:
-    """How many tokens one sequence drafts next: the count that gives the most tokens per unit of decode
-    time, given how often its drafted tokens have been kept lately (`alpha`) and what one more token in a
-    pass costs relative to the pass itself (`cost_ratio`, fitted from recent passes: 0.2-1 for a 135M
-    model on 2 cores, less for a memory-bound larger model). Each drafted token is kept with
-    probability alpha until the first refusal, so k drafted tokens yield (1 - alpha^(k+1)) / (1 - alpha)
-    tokens for 1/B + cost_ratio * (k + 1) units of time, B streams sharing the pass. While no draft
-    pays, a one-token draft every PROBE_EVERY steps keeps the estimate current."""
+class Acceptance:
+    """How often one sequence's drafted tokens have been kept lately (`alpha`). Each drafted token is
+    taken to be kept with probability alpha until the first refusal, so a draft of k tokens yields
+    (1 - alpha^(k+1)) / (1 - alpha) tokens in its pass."""
 
-    maximum: int = MAX_DRAFT
     kept: float = 2.0  # decayed counts: drafted tokens kept, and drafts refused before their end
     refused: float = 1.0
-    idle: int = 0
     drafted: int = 0  # totals, for timings
     accepted: int = 0
 
@@ -55,21 +50,9 @@ class DraftLimit:
     def alpha(self) -> float:
         return self.kept / (self.kept + self.refused)
 
-    def next(self, cost_ratio: float, streams: int = 1) -> int:
-        """The draft length for the next pass, shared by `streams` generating sequences (their pass's
-        fixed cost is shared too, so in a full batch a drafted token must be likelier to pay)."""
-        alpha, ratio = min(self.alpha, 0.999), cost_ratio
-        share = 1 / max(streams, 1)
-        best, best_rate = 0, 1 / (share + ratio)
-        for k in range(1, self.maximum + 1):
-            rate = (1 - alpha ** (k + 1)) / (1 - alpha) / (share + ratio * (k + 1))
-            if rate > best_rate:
-                best, best_rate = k, rate
-        if best == 0:
-            self.idle += 1
-            if self.idle >= PROBE_EVERY:
-                self.idle, best = 0, 1
-        return best
+    def expected(self, k: int) -> float:
+        alpha = min(self.alpha, 0.999)
+        return (1 - alpha ** (k + 1)) / (1 - alpha)
 
     def record(self, drafted: int, accepted: int) -> None:
         if not drafted:
@@ -78,6 +61,95 @@ class DraftLimit:
         self.accepted += accepted
         self.kept = self.kept * _DECAY + accepted
         self.refused = self.refused * _DECAY + (accepted < drafted)
+
+
+class DraftLength:
+    """How long the drafts of a pass are. Time of a pass = ubatches + cost_ratio x tokens (in units of a
+    graph pass's fixed cost; `cost_ratio` is fitted from recent passes: 0.2-1 for a 135M model on 2
+    cores, less for a memory-bound larger model), and llama.cpp reads a pass over several KV streams in
+    ubatches that each take the same number of tokens from a run of consecutive sequence ids
+    (`ubatches`): drafts of different lengths cost whole extra graph passes. With 8 streams, drafts
+    chosen sequence by sequence made the batch 25% slower than no drafts.
+
+    The drafter is asked for the longest draft that would pay for any one sequence, were it the only
+    draft in the pass; then one length k goes to the sequences whose draft reaches it (or only to those
+    of them likely enough to keep it), none to the others: the choice with the most expected tokens
+    per unit of time. While no draft pays, one token is drafted every PROBE_EVERY passes, which keeps
+    the acceptance estimates current."""
+
+    def __init__(self, maximum: int = MAX_DRAFT):
+        self.maximum = maximum
+        self.idle = 0
+
+    def drafts(self, seq_ids: list[int], sequences: list[Acceptance], cost_ratio: float, caps: list[int],
+               propose: Callable[[int], list[list[int]]]) -> list[list[int]]:
+        """The drafts for the sequences `seq_ids` (ascending) of a pass, one list each (empty: none);
+        `propose(count)` drafts up to `count` tokens for each; `caps` bound each one's length (its
+        answer's budget, its context, the batch's room)."""
+        caps = [min(cap, self.maximum) for cap in caps]
+        probe = self.idle + 1 >= PROBE_EVERY
+        paying = [self._longest_paying(sequence, cost_ratio, len(seq_ids), cap)
+                  for sequence, cap in zip(sequences, caps, strict=True)]
+        count = max(*paying, min(max(caps), 1) if probe else 0)
+        drafts: list[list[int]] = [[] for _ in seq_ids]
+        if count > 0:
+            drafts = [draft[:cap] for draft, cap in zip(propose(count), caps, strict=True)]
+            lengths = self._choose(seq_ids, sequences, [len(draft) for draft in drafts], cost_ratio)
+            if not any(lengths) and probe:
+                lengths = [min(len(draft), 1) for draft in drafts]
+            drafts = [draft[:n] for draft, n in zip(drafts, lengths, strict=True)]
+        self.idle = 0 if probe or any(drafts) else self.idle + 1
+        return drafts
+
+    @staticmethod
+    def _longest_paying(sequence: Acceptance, cost_ratio: float, streams: int, cap: int) -> int:
+        """The draft length that pays most for this sequence, were its draft the only one in the pass."""
+        share = 1 / streams  # of the pass's fixed cost
+        best, best_rate = 0, 1 / (share + cost_ratio)
+        for k in range(1, cap + 1):
+            rate = sequence.expected(k) / (share + cost_ratio * (k + 1))
+            if rate > best_rate:
+                best, best_rate = k, rate
+        return best
+
+    @staticmethod
+    def _choose(seq_ids: list[int], sequences: list[Acceptance], drafted: list[int], cost_ratio: float) -> list[int]:
+        def rate(lengths: list[int]) -> float:
+            tokens = sum(s.expected(n) for s, n in zip(sequences, lengths, strict=True))
+            return tokens / (ubatches(seq_ids, [1 + n for n in lengths]) + cost_ratio * (len(lengths) + sum(lengths)))
+
+        best = [0] * len(drafted)
+        plain = best_rate = rate(best)
+        for k in range(1, max(drafted, default=0) + 1):
+            reaching = [k if n >= k else 0 for n in drafted]
+            # ... or only those whose own expected gain beats what plain decoding makes of the time
+            paying = [n if (s.expected(n) - 1) > plain * cost_ratio * n else 0
+                      for s, n in zip(sequences, reaching, strict=True)]
+            for lengths in (reaching, paying):
+                if rate(lengths) > best_rate:
+                    best, best_rate = lengths, rate(lengths)
+        return best
+
+
+def ubatches(seq_ids: list[int], tokens: list[int]) -> int:
+    """How many ubatches llama.cpp splits a pass into when sequences `seq_ids` (ascending, one KV stream
+    each) put `tokens` tokens in it: each ubatch takes the smallest remaining count from every sequence
+    of the first run of consecutive ids that still has tokens (src/llama-batch.cpp, split_equal)."""
+    left = dict(zip(seq_ids, tokens, strict=True))
+    count = 0
+    while left:
+        run: list[int] = []
+        for seq_id in sorted(left):
+            if run and seq_id != run[-1] + 1:
+                break
+            run.append(seq_id)
+        take = min(left[seq_id] for seq_id in run)
+        for seq_id in run:
+            left[seq_id] -= take
+            if not left[seq_id]:
+                del left[seq_id]
+        count += 1
+    return count
 
 
 class PassCost:

@@ -23,7 +23,7 @@ from engines.catalog import find
 from engines.contract import Completion, GenerationRequest, collect
 from engines.local import LocalEngine
 from engines.model_files import resolve_path
-from engines.speculation import PROBE_EVERY, DraftLimit, NgramDrafter, PassCost, Want
+from engines.speculation import PROBE_EVERY, Acceptance, DraftLength, NgramDrafter, PassCost, Want, ubatches
 from settings import parse_args
 from tests.support.servers import ROOT
 
@@ -92,20 +92,58 @@ def test_ngram_drafter_copies_what_followed_the_longest_recent_match():
     assert drafter.propose([Want(1, [1, 2, 9, 1, 2], 4)]) == [[]]  # two tokens of match are not enough
 
 
+def lengths(length: DraftLength, sequences: list[Acceptance], ratio: float, found: list[int] | None = None,
+            cap: int = 16) -> list[int]:
+    """The draft lengths a pass of these sequences gets, the drafter finding `found` tokens for each
+    (default: as many as asked)."""
+    found = found or [99] * len(sequences)
+    drafts = length.drafts(list(range(len(sequences))), sequences, ratio, [cap] * len(sequences),
+                           lambda count: [[7] * min(count, n) for n in found])
+    return [len(draft) for draft in drafts]
+
+
 def test_draft_length_follows_acceptance_and_the_cost_of_a_pass():
-    limit = DraftLimit(maximum=16)
-    assert limit.next(cost_ratio=1.0) == 1  # a cautious start
+    length, acceptance = DraftLength(maximum=16), Acceptance()
+    assert lengths(length, [acceptance], 1.0) == [1]  # a cautious start
     for _ in range(6):
-        k = limit.next(1.0)
-        limit.record(k, k)  # whole drafts kept: longer ones
-    assert limit.next(1.0) >= 8
-    assert DraftLimit(maximum=16, kept=limit.kept, refused=limit.refused).next(cost_ratio=0.05) == 16  # cheap
+        [k] = lengths(length, [acceptance], 1.0)
+        acceptance.record(k, k)  # whole drafts kept: longer ones
+    assert lengths(length, [acceptance], 1.0)[0] >= 8
+    assert lengths(DraftLength(maximum=16), [acceptance], 0.05) == [16]  # cheap tokens: the maximum
+    assert lengths(length, [acceptance], 0.05, cap=3) == [3]  # the answer's budget, context or batch room
+    assert lengths(length, [acceptance], 0.05, found=[2]) == [2]  # what the drafter found
     for _ in range(8):
-        limit.record(4, 0)  # refused at once, again and again
-    assert limit.next(1.0) == 0
-    waits = [limit.next(1.0) for _ in range(PROBE_EVERY - 2)]
-    assert set(waits) == {0} and limit.next(1.0) == 1  # a one-token probe now and then
-    assert limit.drafted == limit.accepted + 8 * 4
+        acceptance.record(4, 0)  # refused at once, again and again
+    assert lengths(length, [acceptance], 1.0) == [0]
+    waits = [lengths(length, [acceptance], 1.0) for _ in range(PROBE_EVERY - 2)]
+    assert waits == [[0]] * (PROBE_EVERY - 2) and lengths(length, [acceptance], 1.0) == [1]  # a probe now and then
+    assert acceptance.drafted == acceptance.accepted + 8 * 4
+
+
+def test_ubatches_follow_llama_cpps_equal_split():
+    assert ubatches([0, 1, 2, 3], [1, 1, 1, 1]) == 1
+    assert ubatches([0, 1, 2, 3], [5, 5, 5, 5]) == 1  # equal drafts: one graph pass
+    assert ubatches([0, 1, 2, 3], [1, 5, 5, 1]) == 2  # the rest of 1 and 2 in a second one
+    assert ubatches([0, 1, 2, 3], [5, 1, 5, 1]) == 3  # 0 and 2 are not consecutive
+    assert ubatches([0, 1, 2, 3], [1, 3, 5, 1]) == 3
+    assert ubatches([0, 2, 3], [1, 1, 1]) == 2  # an idle slot between ids splits even plain passes
+
+
+def test_drafts_of_a_pass_share_one_length():
+    """Sequences sharing a pass draft one length (llama.cpp splits a pass of unequal ones), or none: the
+    length weighs every sequence's acceptance and the extra graph pass a sequence without a draft costs;
+    a pass's fixed cost shared by more sequences leaves less to save."""
+    keeps, good, refuses = Acceptance(kept=40, refused=1), Acceptance(kept=8, refused=1), Acceptance(kept=1, refused=4)
+    assert lengths(DraftLength(), [keeps], 0.5)[0] >= 8
+    assert lengths(DraftLength(), [good] * 8, 1.0) == [0] * 8  # 89% kept: not enough for 8 streams
+    assert lengths(DraftLength(), [good], 1.0)[0] > 0  # enough for one
+    assert lengths(DraftLength(), [keeps] * 4, 0.1, found=[9, 6, 12, 7]) == [6, 6, 6, 6]
+    # One sequence without a draft: the others draft when that pays for the extra ubatch.
+    assert lengths(DraftLength(), [keeps] * 4, 0.1, found=[0, 9, 9, 9]) == [0, 9, 9, 9]
+    assert lengths(DraftLength(), [good] * 4, 1.0, found=[0, 9, 9, 9]) == [0, 0, 0, 0]
+    assert lengths(DraftLength(), [good] * 4, 1.0, found=[9, 9, 9, 9]) == [1, 1, 1, 1]
+    assert lengths(DraftLength(), [keeps, refuses], 0.5, found=[8, 8]) == [8, 0]  # unlikely kept: left out
+    assert lengths(DraftLength(), [keeps, refuses], 0.1, found=[8, 8]) == [8, 8]  # cheaper than one more ubatch
 
 
 def test_the_pass_cost_is_fitted_from_recent_passes():
