@@ -12,8 +12,9 @@ in turn before the next prompt (alternating, so machine drift hits all alike). E
      default) on an f16, q8_0 and q4_0 KV cache; llama-server plain and with each --spec-type.
      Per set: decode tokens/s over all answers (tokens after the first / time after the first),
      acceptance (drafted tokens kept), and the app's KV-cache memory per slot for each cache type.
-  2. --streams concurrent streams, as many slots: the app (n-gram) vs llama-server -np N plain and
-     with its best n-gram mode of phase 1; aggregate tokens/s (all tokens / wall time, prompts included).
+  2. --streams concurrent streams, as many slots: the app (n-gram, and without speculation) vs
+     llama-server -np N plain and with its best n-gram mode of phase 1; aggregate tokens/s (all
+     tokens / wall time, prompts included).
 
 Targets (issue 19): grounded >= 1.0 x llama-server's best n-gram mode and >= 1.5 x the app without
 speculation; chat >= 0.97 x without speculation; N streams >= 1.2 x llama-server -np N.
@@ -156,7 +157,8 @@ def _kv(details: dict) -> float:
 
 def many_streams(args, binary: str | None, best: str | None) -> None:
     n = args.streams
-    sides = [start_app(args.model, n, args.threads, "on", name=APP_SPEC)]
+    sides = [start_app(args.model, n, args.threads, "on", name=APP_SPEC),
+             start_app(args.model, n, args.threads, "on", "--speculative", "off", name=APP_PLAIN)]
     if binary:
         sides.append(start_llama_server(binary, args.model, n, args.threads))
         if best:
@@ -191,6 +193,7 @@ def many_streams(args, binary: str | None, best: str | None) -> None:
         values = {side.name: totals[(set_name, side.name)][0] / totals[(set_name, side.name)][1] for side in sides}
         for name, value in values.items():
             print(f"   {name:18}{value:7.1f} tok/s")
+        print(f"   -> app ngram / app without speculation: x{values[APP_SPEC] / values[APP_PLAIN]:.3f}")
         if "llama-server" in values:
             print(f"   -> app ngram / llama-server -np {n}: x{values[APP_SPEC] / values['llama-server']:.3f} "
                   "(target >= 1.2)")

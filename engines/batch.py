@@ -26,7 +26,7 @@ from engines.contract import TokenLogprob
 from engines.errors import Unavailable
 from engines.generation import Pieces, Sequence, token_logprob
 from engines.llama import create_context
-from engines.speculation import Acceptance, Drafter, DraftLength, PassCost, Want, common_prefix
+from engines.speculation import Acceptance, Drafter, DraftLength, PassCost, Want, common_prefix, ubatches
 
 _FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
 
@@ -297,7 +297,8 @@ class Batch:
         if rc != 0:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
         if self._drafter is not None and all(not run.pending for run in self._running):
-            self.cost_ratio = self._pass_cost.observe(n, time.perf_counter() - started) or self.cost_ratio
+            split = ubatches([run.slot.seq_id for run in generating], [1 + len(run.draft) for run in generating])
+            self.cost_ratio = self._pass_cost.observe(n, time.perf_counter() - started, split) or self.cost_ratio
         for run in list(self._running):
             sequence = run.sequence
             for row, token in run.replays:

@@ -74,8 +74,9 @@ class DraftLength:
     The drafter is asked for the longest draft that would pay for any one sequence, were it the only
     draft in the pass; then one length k goes to the sequences whose draft reaches it (or only to those
     of them likely enough to keep it), none to the others: the choice with the most expected tokens
-    per unit of time. While no draft pays, one token is drafted every PROBE_EVERY passes, which keeps
-    the acceptance estimates current."""
+    per unit of time. While no draft pays, every sequence drafts one token every PROBE_EVERY passes
+    (or at the first pass after that where every one has a draft), which keeps the acceptance
+    estimates current."""
 
     def __init__(self, maximum: int = MAX_DRAFT):
         self.maximum = maximum
@@ -95,10 +96,10 @@ class DraftLength:
         if count > 0:
             drafts = [draft[:cap] for draft, cap in zip(propose(count), caps, strict=True)]
             lengths = self._choose(seq_ids, sequences, [len(draft) for draft in drafts], cost_ratio)
-            if not any(lengths) and probe:
-                lengths = [min(len(draft), 1) for draft in drafts]
+            if not any(lengths) and probe and all(drafts):  # a probe that would not split the pass
+                lengths = [1] * len(drafts)
             drafts = [draft[:n] for draft, n in zip(drafts, lengths, strict=True)]
-        self.idle = 0 if probe or any(drafts) else self.idle + 1
+        self.idle = 0 if any(drafts) else self.idle + 1
         return drafts
 
     @staticmethod
@@ -153,23 +154,26 @@ def ubatches(seq_ids: list[int], tokens: list[int]) -> int:
 
 
 class PassCost:
-    """Time of a decode pass = fixed + per_token x tokens, fitted by least squares over recent passes
-    (older ones weigh less), so the cost ratio follows the context length and the number of streams."""
+    """Time of a decode pass = fixed x ubatches + per_token x tokens, fitted by least squares over
+    recent passes (older ones weigh less), so the cost ratio follows the context length and the number
+    of streams. (A pass llama.cpp splits in several ubatches pays the fixed part once per ubatch; fitted
+    as one fixed part per pass, split passes made extra tokens look cheap.)"""
 
     def __init__(self, decay: float = 0.99):
         self.decay = decay
-        self._w = self._x = self._y = self._xx = self._xy = 0.0
+        self._w = self._uu = self._un = self._nn = self._ut = self._nt = 0.0
 
-    def observe(self, tokens: int, seconds: float) -> float | None:
+    def observe(self, tokens: int, seconds: float, ubatches: int = 1) -> float | None:
         """Adds a pass; returns per_token / fixed once the passes seen vary enough to say."""
-        d = self.decay
-        self._w, self._x, self._y = self._w * d + 1, self._x * d + tokens, self._y * d + seconds
-        self._xx, self._xy = self._xx * d + tokens * tokens, self._xy * d + tokens * seconds
-        variance = self._xx * self._w - self._x ** 2
-        if self._w < 8 or variance < 0.5 * self._w ** 2:  # mostly one size of pass: no slope to read
+        d, u, n, t = self.decay, ubatches, tokens, seconds
+        self._w = self._w * d + 1
+        self._uu, self._un, self._nn = self._uu * d + u * u, self._un * d + u * n, self._nn * d + n * n
+        self._ut, self._nt = self._ut * d + u * t, self._nt * d + n * t
+        det = self._uu * self._nn - self._un ** 2
+        if self._w < 8 or det < 0.5 * self._w * self._uu:  # mostly one shape of pass: nothing to tell apart
             return None
-        per_token = (self._xy * self._w - self._x * self._y) / variance
-        fixed = (self._y - per_token * self._x) / self._w
+        fixed = (self._ut * self._nn - self._nt * self._un) / det
+        per_token = (self._nt * self._uu - self._ut * self._un) / det
         if per_token <= 0 or fixed <= 0:
             return None
         return min(per_token / fixed, 10.0)
