@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     draft_model: str | None = Field(
         None, description="Catalog id or .gguf path of a smaller model with the same vocabulary that drafts for the "
         "hosted models instead of n-gram lookup (as llama-server's --model-draft)")
-    draft_max: int = Field(16, ge=1, le=64, description="Tokens drafted at most per step and stream")
+    draft_max: int = Field(64, ge=1, le=128, description="Tokens drafted at most per step and stream")
     cache_type: Literal["f16", "q8_0", "q4_0"] = Field(
         "f16", description="KV-cache type (serverless-llm's KV_CACHE_QUANT): q8_0 halves the memory per slot, q4_0 "
         "quarters it (both need flash attention)")

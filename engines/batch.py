@@ -140,8 +140,7 @@ class Batch:
         self._drafter = drafter if max_draft > 0 else None
         self._draft_length = DraftLength(max_draft)
         self._n_ctx = n_ctx
-        self.cost_ratio = 1.0  # one more token in a pass / a pass's fixed cost (measured by warm_up, then by
-        self._pass_cost = PassCost()  # the passes that only generate)
+        self.pass_cost = PassCost()  # measured by warm_up, then by the passes that only generate
         self.steps = 0
         self._thread = decode_thread()
         self._thread.add(self)
@@ -158,8 +157,7 @@ class Batch:
 
     def warm_up(self, token: int) -> None:
         """Decodes once, so buffers are touched now rather than during the first request; with a drafter,
-        also times passes of 1 and 9 tokens: what one more token in a pass costs relative to a pass
-        (the draft length depends on it)."""
+        also times passes of 1, 2 and 17 tokens (the draft length depends on what a pass costs)."""
 
         def decode(n: int) -> float:
             batch = self._batch
@@ -175,12 +173,10 @@ class Batch:
 
         def measure() -> None:
             decode(1)
-            if self._drafter is None or self._capacity < 9:
+            if self._drafter is None or self._capacity < 17:
                 return
-            one = min(decode(1) for _ in range(3))
-            nine = min(decode(9) for _ in range(3))
-            per_token = max(nine - one, 0.0) / 8
-            self.cost_ratio = per_token / max(one - per_token, 1e-6)
+            one, two, many = (min(decode(n) for _ in range(3)) for n in (1, 2, 17))
+            self.pass_cost.calibrate(one, two, many, 17)
 
         self._thread.call(measure)
 
@@ -298,7 +294,7 @@ class Batch:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
         if self._drafter is not None and all(not run.pending for run in self._running):
             split = ubatches([run.slot.seq_id for run in generating], [1 + len(run.draft) for run in generating])
-            self.cost_ratio = self._pass_cost.observe(n, time.perf_counter() - started, split) or self.cost_ratio
+            self.pass_cost.observe(n, time.perf_counter() - started, split, len(generating))
         for run in list(self._running):
             sequence = run.sequence
             for row, token in run.replays:
@@ -349,7 +345,7 @@ class Batch:
         caps = [min(room // len(generating), run.sequence.plan.max_new_tokens - run.sequence.generated - 1,
                     self._n_ctx - run.position - 1) for run in generating]
         drafts = self._draft_length.drafts(
-            [run.slot.seq_id for run in generating], [run.acceptance for run in generating], self.cost_ratio, caps,
+            [run.slot.seq_id for run in generating], [run.acceptance for run in generating], self.pass_cost, caps,
             lambda count: self._drafter.propose([Want(run.slot.seq_id, [*run.slot.cached, run.next_token], count)
                                                  for run in generating]))
         for run, draft in zip(generating, drafts, strict=True):

@@ -8,11 +8,12 @@ cache of the rest is dropped. A draft only proposes (a point mass), so keeping a
 when the sampler picks it leaves the output distribution unchanged at any temperature, and with a seed
 the same random draws happen in the same order: the text is the text of plain decoding.
 
-On this machine's 2 cores a pass costs ~5 ms plus ~5.5 ms per token in it (SmolLM2-135M), so a drafted
-token pays only when it is accepted about half the time or more. `DraftLength` sets the pass's draft
-length from what its sequences have been accepting (`Acceptance`) and what a pass costs (`PassCost`,
-fitted as it runs); when no draft pays it drafts one token now and then, so chat, where drafts are
-rarely right, stays as fast as without speculation.
+On this machine's 2 cores a one-token pass of SmolLM2-135M takes ~11 ms, a pass of two ~20 ms and each
+further token ~5 ms: a short draft pays only when nearly always kept, a long one on text the answer
+copies pays well. `DraftLength` sets the pass's draft length from what its sequences have been
+accepting (`Acceptance`) and what a pass costs (`PassCost`, measured as it runs); when no draft pays it
+drafts one token now and then, so chat, where drafts are rarely right, stays as fast as without
+speculation.
 
 Drafters: `NgramDrafter` (prompt lookup: copy what followed the latest earlier occurrence of the last
 few tokens — grounded work, where the answer repeats the prompt) and `ModelDrafter` (a smaller model
@@ -30,8 +31,9 @@ import numpy as np
 
 from engines.llama import create_context
 
-MAX_DRAFT = 16  # tokens drafted at most per step and sequence (--draft-max)
+MAX_DRAFT = 64  # tokens drafted at most per step and sequence (--draft-max)
 PROBE_EVERY = 16  # passes between one-token drafts while drafting does not pay
+LINE_UP_TO = 32  # tokens per sequence: the passes PassCost fits its line to
 _DECAY = 0.8  # weight of the earlier drafts in the acceptance estimate (about the last five count)
 
 
@@ -64,38 +66,36 @@ class Acceptance:
 
 
 class DraftLength:
-    """How long the drafts of a pass are. Time of a pass = ubatches + cost_ratio x tokens (in units of a
-    graph pass's fixed cost; `cost_ratio` is fitted from recent passes: 0.2-1 for a 135M model on 2
-    cores, less for a memory-bound larger model), and llama.cpp reads a pass over several KV streams in
-    ubatches that each take the same number of tokens from a run of consecutive sequence ids
-    (`ubatches`): drafts of different lengths cost whole extra graph passes. With 8 streams, drafts
-    chosen sequence by sequence made the batch 25% slower than no drafts.
+    """How long the drafts of a pass are: the choice with the most expected tokens per second of pass
+    time (`PassCost`), where llama.cpp reads a pass over several KV streams in ubatches that each take
+    the same number of tokens from a run of consecutive sequence ids (`ubatches`): drafts of different
+    lengths cost whole extra graph passes. With 8 streams, drafts chosen sequence by sequence made the
+    batch 25% slower than no drafts.
 
     The drafter is asked for the longest draft that would pay for any one sequence, were it the only
     draft in the pass; then one length k goes to the sequences whose draft reaches it (or only to those
-    of them likely enough to keep it), none to the others: the choice with the most expected tokens
-    per unit of time. While no draft pays, every sequence drafts one token every PROBE_EVERY passes
-    (or at the first pass after that where every one has a draft), which keeps the acceptance
-    estimates current."""
+    of them likely enough to keep it), none to the others. While no draft pays, every sequence drafts
+    one token every PROBE_EVERY passes (or at the first pass after that where every one has a draft),
+    which keeps the acceptance estimates current."""
 
     def __init__(self, maximum: int = MAX_DRAFT):
         self.maximum = maximum
         self.idle = 0
 
-    def drafts(self, seq_ids: list[int], sequences: list[Acceptance], cost_ratio: float, caps: list[int],
+    def drafts(self, seq_ids: list[int], sequences: list[Acceptance], cost: PassCost, caps: list[int],
                propose: Callable[[int], list[list[int]]]) -> list[list[int]]:
         """The drafts for the sequences `seq_ids` (ascending) of a pass, one list each (empty: none);
         `propose(count)` drafts up to `count` tokens for each; `caps` bound each one's length (its
         answer's budget, its context, the batch's room)."""
         caps = [min(cap, self.maximum) for cap in caps]
         probe = self.idle + 1 >= PROBE_EVERY
-        paying = [self._longest_paying(sequence, cost_ratio, len(seq_ids), cap)
+        paying = [self._longest_paying(sequence, cost, len(seq_ids), cap)
                   for sequence, cap in zip(sequences, caps, strict=True)]
         count = max(*paying, min(max(caps), 1) if probe else 0)
         drafts: list[list[int]] = [[] for _ in seq_ids]
         if count > 0:
             drafts = [draft[:cap] for draft, cap in zip(propose(count), caps, strict=True)]
-            lengths = self._choose(seq_ids, sequences, [len(draft) for draft in drafts], cost_ratio)
+            lengths = self._choose(seq_ids, sequences, [len(draft) for draft in drafts], cost)
             if not any(lengths) and probe and all(drafts):  # a probe that would not split the pass
                 lengths = [1] * len(drafts)
             drafts = [draft[:n] for draft, n in zip(drafts, lengths, strict=True)]
@@ -103,28 +103,30 @@ class DraftLength:
         return drafts
 
     @staticmethod
-    def _longest_paying(sequence: Acceptance, cost_ratio: float, streams: int, cap: int) -> int:
-        """The draft length that pays most for this sequence, were its draft the only one in the pass."""
-        share = 1 / streams  # of the pass's fixed cost
-        best, best_rate = 0, 1 / (share + cost_ratio)
+    def _longest_paying(sequence: Acceptance, cost: PassCost, streams: int, cap: int) -> int:
+        """The draft length that pays most for this sequence, were every sequence of the pass drafting
+        as it does (one ubatch, its share of the pass's time)."""
+        best, best_rate = 0, streams / cost.seconds(1, streams)
         for k in range(1, cap + 1):
-            rate = sequence.expected(k) / (share + cost_ratio * (k + 1))
+            rate = streams * sequence.expected(k) / cost.seconds(1, streams * (1 + k))
             if rate > best_rate:
                 best, best_rate = k, rate
         return best
 
     @staticmethod
-    def _choose(seq_ids: list[int], sequences: list[Acceptance], drafted: list[int], cost_ratio: float) -> list[int]:
+    def _choose(seq_ids: list[int], sequences: list[Acceptance], drafted: list[int], cost: PassCost) -> list[int]:
         def rate(lengths: list[int]) -> float:
             tokens = sum(s.expected(n) for s, n in zip(sequences, lengths, strict=True))
-            return tokens / (ubatches(seq_ids, [1 + n for n in lengths]) + cost_ratio * (len(lengths) + sum(lengths)))
+            return tokens / cost.seconds(ubatches(seq_ids, [1 + n for n in lengths]), len(lengths) + sum(lengths))
 
         best = [0] * len(drafted)
         plain = best_rate = rate(best)
+        if len(drafted) == 1:  # one stream: its draft was cut to the length that pays
+            return drafted if drafted[0] and rate(drafted) > plain else best
         for k in range(1, max(drafted, default=0) + 1):
             reaching = [k if n >= k else 0 for n in drafted]
             # ... or only those whose own expected gain beats what plain decoding makes of the time
-            paying = [n if (s.expected(n) - 1) > plain * cost_ratio * n else 0
+            paying = [n if (s.expected(n) - 1) > plain * cost.per_token * n else 0
                       for s, n in zip(sequences, reaching, strict=True)]
             for lengths in (reaching, paying):
                 if rate(lengths) > best_rate:
@@ -154,29 +156,49 @@ def ubatches(seq_ids: list[int], tokens: list[int]) -> int:
 
 
 class PassCost:
-    """Time of a decode pass = fixed x ubatches + per_token x tokens, fitted by least squares over
-    recent passes (older ones weigh less), so the cost ratio follows the context length and the number
-    of streams. (A pass llama.cpp splits in several ubatches pays the fixed part once per ubatch; fitted
-    as one fixed part per pass, split passes made extra tokens look cheap.)"""
+    """Seconds a decode pass takes. A pass of one token runs llama.cpp's matrix-vector path: its time is
+    followed as a running mean. Passes of more tokens run the matrix-matrix path: fixed x ubatches +
+    per_token x tokens, fitted by least squares over recent passes (older ones weigh less), so the
+    estimate follows the context length and the number of streams.
 
-    def __init__(self, decay: float = 0.99):
+    Kept apart because one line through both misjudges drafts both ways (SmolLM2-135M, 2 cores, position
+    ~700: 1 token 10.9 ms, 2 tokens 20 ms, 17 tokens 97 ms, 65 tokens 283 ms): the first drafted token
+    costs most of a pass, later ones half a pass each. With the line, drafts of 2-3 tokens looked cheap
+    and long ones dear. The line is fitted to passes of up to LINE_UP_TO tokens a sequence: longer ones cost less
+    a token again, and fitted too they made short drafts look dear (fixed part 33 ms instead of 10)."""
+
+    def __init__(self, one: float = 0.011, fixed: float = 0.01, per_token: float = 0.005, decay: float = 0.99):
+        self.one, self.fixed, self.per_token = one, fixed, per_token  # seconds; warm-up measures them
         self.decay = decay
         self._w = self._uu = self._un = self._nn = self._ut = self._nt = 0.0
 
-    def observe(self, tokens: int, seconds: float, ubatches: int = 1) -> float | None:
-        """Adds a pass; returns per_token / fixed once the passes seen vary enough to say."""
+    def calibrate(self, one: float, two: float, many: float, n_many: int) -> None:
+        """Sets the estimate from timed passes of 1, 2 and `n_many` tokens (one stream)."""
+        self.one = one
+        self.per_token = max((many - two) / (n_many - 2), 1e-6)
+        self.fixed = max(two - 2 * self.per_token, 1e-6)
+
+    def seconds(self, ubatches: int, tokens: int) -> float:
+        return self.one if tokens == 1 else self.fixed * ubatches + self.per_token * tokens
+
+    def observe(self, tokens: int, seconds: float, ubatches: int = 1, streams: int = 1) -> None:
+        """Adds a pass of `tokens` tokens from `streams` sequences, read in `ubatches` ubatches."""
+        if tokens == 1:
+            self.one += 0.1 * (seconds - self.one)
+            return
+        if tokens > LINE_UP_TO * streams:  # past it a token costs less again (4.4 ms at 65): the line would tilt
+            return
         d, u, n, t = self.decay, ubatches, tokens, seconds
         self._w = self._w * d + 1
         self._uu, self._un, self._nn = self._uu * d + u * u, self._un * d + u * n, self._nn * d + n * n
         self._ut, self._nt = self._ut * d + u * t, self._nt * d + n * t
         det = self._uu * self._nn - self._un ** 2
-        if self._w < 8 or det < 0.5 * self._w * self._uu:  # mostly one shape of pass: nothing to tell apart
-            return None
+        if self._w < 5 or det < 0.5 * self._w * self._uu:  # mostly one shape of pass: nothing to tell apart
+            return
         fixed = (self._ut * self._nn - self._nt * self._un) / det
         per_token = (self._nt * self._uu - self._ut * self._un) / det
-        if per_token <= 0 or fixed <= 0:
-            return None
-        return min(per_token / fixed, 10.0)
+        if per_token > 0 and fixed > 0:
+            self.fixed, self.per_token = fixed, per_token
 
 
 @dataclass

@@ -92,12 +92,22 @@ def test_ngram_drafter_copies_what_followed_the_longest_recent_match():
     assert drafter.propose([Want(1, [1, 2, 9, 1, 2], 4)]) == [[]]  # two tokens of match are not enough
 
 
-def lengths(length: DraftLength, sequences: list[Acceptance], ratio: float, found: list[int] | None = None,
+def linear(ratio: float) -> PassCost:
+    """A pass that costs 1 + ratio x tokens (the first token too)."""
+    return PassCost(one=1 + ratio, fixed=1.0, per_token=ratio)
+
+
+# This machine, SmolLM2-135M: 1 token 10.9 ms, 2 tokens 20 ms, then ~5.1 ms a token (in units of a 1-token pass).
+THIS_MACHINE = PassCost(one=1.0, fixed=0.9, per_token=0.47)
+
+
+def lengths(length: DraftLength, sequences: list[Acceptance], cost: PassCost | float, found: list[int] | None = None,
             cap: int = 16) -> list[int]:
     """The draft lengths a pass of these sequences gets, the drafter finding `found` tokens for each
     (default: as many as asked)."""
+    cost = linear(cost) if isinstance(cost, float) else cost
     found = found or [99] * len(sequences)
-    drafts = length.drafts(list(range(len(sequences))), sequences, ratio, [cap] * len(sequences),
+    drafts = length.drafts(list(range(len(sequences))), sequences, cost, [cap] * len(sequences),
                            lambda count: [[7] * min(count, n) for n in found])
     return [len(draft) for draft in drafts]
 
@@ -118,6 +128,19 @@ def test_draft_length_follows_acceptance_and_the_cost_of_a_pass():
     waits = [lengths(length, [acceptance], 1.0) for _ in range(PROBE_EVERY - 2)]
     assert waits == [[0]] * (PROBE_EVERY - 2) and lengths(length, [acceptance], 1.0) == [1]  # a probe now and then
     assert acceptance.drafted == acceptance.accepted + 8 * 4
+
+
+def test_a_costly_first_drafted_token_asks_for_long_drafts_or_none():
+    """The second token of a pass costs most of a pass on this machine. A straight line through its
+    one-token and 17-token passes (10.9 and 97 ms: fixed 5.5 ms + 5.4 ms a token, `linear(1.0)`) makes a
+    one-token draft look cheap and long ones dear: a stream keeping 70% of its drafted tokens is better
+    off without drafts, and one keeping nearly all drafts longer."""
+    mostly = Acceptance(kept=7, refused=3)
+    assert lengths(DraftLength(), [mostly], THIS_MACHINE, cap=64) == [0]
+    assert lengths(DraftLength(), [mostly], linear(1.0), cap=64) == [1]
+    copying = Acceptance(kept=200, refused=1)
+    assert lengths(DraftLength(), [copying], THIS_MACHINE, cap=64)[0] >= 24
+    assert lengths(DraftLength(), [copying], linear(1.0), cap=64)[0] < 24
 
 
 def test_ubatches_follow_llama_cpps_equal_split():
@@ -146,27 +169,36 @@ def test_drafts_of_a_pass_share_one_length():
     assert lengths(DraftLength(), [keeps, refuses], 0.1, found=[8, 8]) == [8, 8]  # cheaper than one more ubatch
 
 
-def test_the_pass_cost_is_fitted_from_recent_passes():
-    cost = PassCost()
-    assert all(cost.observe(1, 0.0105) is None for _ in range(10))  # one size of pass: no slope yet
-    ratios = [cost.observe(n, 0.005 + 0.0055 * n) for n in (1, 3, 9, 1, 5, 2, 17, 1)]
-    assert ratios[-1] == pytest.approx(1.1, rel=0.01)
+def test_the_pass_cost_is_measured_from_recent_passes():
+    cost = PassCost(one=0.02, fixed=0.02, per_token=0.02)
+    for _ in range(60):
+        cost.observe(1, 0.0105)  # one-token passes: their own running mean
+    assert cost.seconds(1, 1) == pytest.approx(0.0105, rel=0.01)
+    assert cost.per_token == 0.02  # no passes of several tokens yet: the slope is not known
+    for n in (3, 9, 2, 5, 2, 17, 4, 33):
+        cost.observe(n, 0.009 + 0.005 * n)
+    assert (cost.fixed, cost.per_token) == (pytest.approx(0.009), pytest.approx(0.005))
+    assert cost.seconds(1, 1) == pytest.approx(0.0105, rel=0.01)
     # Eight streams: plain passes of 8 tokens, and passes split by unequal drafts pay the fixed part per ubatch.
     many = PassCost()
-    passes = [(8, 1), (8, 1), (16, 1), (20, 2), (8, 1), (30, 3), (56, 1), (12, 2), (8, 1), (40, 1)]
-    ratios = [many.observe(n, 0.002 * u + 0.0065 * n, u) for n, u in passes]
-    assert ratios[-1] == pytest.approx(3.25, rel=0.01)
+    for n, u in [(8, 1), (8, 1), (16, 1), (20, 2), (8, 1), (30, 3), (56, 1), (12, 2), (8, 1), (40, 1)]:
+        many.observe(n, 0.002 * u + 0.0065 * n, u)
+    assert (many.fixed, many.per_token) == (pytest.approx(0.002), pytest.approx(0.0065))
+    assert many.seconds(3, 30) == pytest.approx(0.201)
 
 
 # -- the real model --
 
-class CheapTokens:
+class CheapTokens(PassCost):
     """A pass cost as on a memory-bound model (one more token costs a tenth of a pass), so the batch of
     four drafts whatever this machine's timing says (on 2 busy cores drafting in a batch of four rarely
     pays, and this test is about exactness, not about when drafts pay)."""
 
-    def observe(self, *_) -> float:
-        return 0.1
+    def __init__(self):
+        super().__init__(one=1.1, fixed=1.0, per_token=0.1)
+
+    def observe(self, *_) -> None:
+        pass
 
 
 def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int], list[Completion]]:
@@ -178,8 +210,7 @@ def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int
         before = engine.batch.steps
         alone.append(asyncio.run(answer(engine, prompt)))
         passes.append(engine.batch.steps - before)
-    engine.batch._pass_cost = CheapTokens()  # noqa: SLF001
-    engine.batch.cost_ratio = 0.1
+    engine.batch.pass_cost = CheapTokens()
     return alone, passes, together(engine, GROUNDED)
 
 
@@ -215,7 +246,7 @@ def test_greedy_text_is_the_same_with_and_without_speculation(speculating, plain
         assert alone.timings.draft_tokens == 0
     drafted = sum(c.timings.draft_tokens for c in got)
     accepted = sum(c.timings.draft_accepted for c in got)
-    assert accepted > 100 and accepted > drafted / 2  # drafts really were made and kept
+    assert accepted > 50 and accepted > drafted / 2  # drafts really were made and kept
     assert passes[0] < plain_passes[0] * 0.7  # the copy took far fewer decode passes
     assert sum(c.timings.draft_accepted for c in together) > 20  # drafts inside the batch of four too
 
