@@ -26,7 +26,7 @@ from engines.contract import TokenLogprob
 from engines.errors import Unavailable
 from engines.generation import Pieces, Sequence, token_logprob
 from engines.llama import create_context
-from engines.speculation import Acceptance, Drafter, DraftLength, PassCost, Want, common_prefix, ubatches
+from engines.speculation import Acceptance, Drafter, DraftLength, PassCost, Want, common_prefix
 
 _FAILED_STEP_HINT = "the decode step failed (llama_decode returned {rc})"
 
@@ -140,7 +140,7 @@ class Batch:
         self._drafter = drafter if max_draft > 0 else None
         self._draft_length = DraftLength(max_draft)
         self._n_ctx = n_ctx
-        self.pass_cost = PassCost()  # measured by warm_up, then by the passes that only generate
+        self.pass_cost = PassCost()
         self.steps = 0
         self._thread = decode_thread()
         self._thread.add(self)
@@ -156,29 +156,17 @@ class Batch:
         self._thread.notify()
 
     def warm_up(self, token: int) -> None:
-        """Decodes once, so buffers are touched now rather than during the first request; with a drafter,
-        also times passes of 1, 2 and 17 tokens (the draft length depends on what a pass costs)."""
+        """Decodes once, so buffers are touched now rather than during the first request."""
 
-        def decode(n: int) -> float:
+        def decode() -> None:
             batch = self._batch
-            for i in range(n):
-                batch.token[i], batch.pos[i], batch.n_seq_id[i], batch.logits[i] = token, i, 1, True
-                batch.seq_id[i][0] = 0
-            batch.n_tokens = n
-            started = time.perf_counter()
+            batch.token[0], batch.pos[0], batch.n_seq_id[0], batch.logits[0] = token, 0, 1, True
+            batch.seq_id[0][0] = 0
+            batch.n_tokens = 1
             llama_cpp.llama_decode(self.ctx, batch)
-            elapsed = time.perf_counter() - started
             llama_cpp.llama_memory_seq_rm(self._memory, 0, -1, -1)
-            return elapsed
 
-        def measure() -> None:
-            decode(1)
-            if self._drafter is None or self._capacity < 17:
-                return
-            one, two, many = (min(decode(n) for _ in range(3)) for n in (1, 2, 17))
-            self.pass_cost.calibrate(one, two, many, 17)
-
-        self._thread.call(measure)
+        self._thread.call(decode)
 
     def close(self) -> None:
         """Lets running sequences finish, then frees the context. Blocks: call it off the event loop."""
@@ -287,14 +275,10 @@ class Batch:
                 put(run, run.pending[i], last, logits=replayed or scored)
             del run.pending[:take]
         batch.n_tokens = n
-        started = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, batch)
         self.steps += 1
         if rc != 0:
             raise Unavailable(_FAILED_STEP_HINT.format(rc=rc))
-        if self._drafter is not None and all(not run.pending for run in self._running):
-            split = ubatches([run.slot.seq_id for run in generating], [1 + len(run.draft) for run in generating])
-            self.pass_cost.observe(n, time.perf_counter() - started, split, len(generating))
         for run in list(self._running):
             sequence = run.sequence
             for row, token in run.replays:

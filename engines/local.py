@@ -365,8 +365,6 @@ class LocalEngine:
             "load_seconds": round(self.load_seconds, 2),
             "memory_mb": self.memory_mb,
             "speculation": self.speculation,
-            "pass_ms": {name: round(getattr(self.batch.pass_cost, name) * 1000, 2)  # what draft lengths weigh
-                        for name in ("one", "fixed", "per_token")},
             "cache_type": self.cache_type,
             "kv_cache_mb_per_slot": self.kv_cache_mb_per_slot,
         }

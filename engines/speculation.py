@@ -33,7 +33,6 @@ from engines.llama import create_context
 
 MAX_DRAFT = 64  # tokens drafted at most per step and sequence (--draft-max)
 PROBE_EVERY = 16  # passes between one-token drafts while drafting does not pay
-LINE_UP_TO = 32  # tokens per sequence: the passes PassCost fits its line to
 _DECAY = 0.8  # weight of the earlier drafts in the acceptance estimate (about the last five count)
 
 
@@ -43,8 +42,8 @@ class Acceptance:
     taken to be kept with probability alpha until the first refusal, so a draft of k tokens yields
     (1 - alpha^(k+1)) / (1 - alpha) tokens in its pass."""
 
-    kept: float = 2.0  # decayed counts: drafted tokens kept, and drafts refused before their end
-    refused: float = 1.0
+    kept: float = 4.0  # decayed counts: drafted tokens kept, and drafts refused before their end; the
+    refused: float = 1.0  # prior (alpha 0.8) lets a new answer try a 3-token draft at its first match
     drafted: int = 0  # totals, for timings
     accepted: int = 0
 
@@ -156,49 +155,24 @@ def ubatches(seq_ids: list[int], tokens: list[int]) -> int:
 
 
 class PassCost:
-    """Seconds a decode pass takes. A pass of one token runs llama.cpp's matrix-vector path: its time is
-    followed as a running mean. Passes of more tokens run the matrix-matrix path: fixed x ubatches +
-    per_token x tokens, fitted by least squares over recent passes (older ones weigh less), so the
-    estimate follows the context length and the number of streams.
+    """What a decode pass costs, in units of a one-token pass: `one` for a pass of one token (llama.cpp's
+    matrix-vector path), fixed x ubatches + per_token x tokens for more (matrix-matrix path).
 
-    Kept apart because one line through both misjudges drafts both ways (SmolLM2-135M, 2 cores, position
-    ~700: 1 token 10.9 ms, 2 tokens 20 ms, 17 tokens 97 ms, 65 tokens 283 ms): the first drafted token
-    costs most of a pass, later ones half a pass each. With the line, drafts of 2-3 tokens looked cheap
-    and long ones dear. The line is fitted to passes of up to LINE_UP_TO tokens a sequence: longer ones cost less
-    a token again, and fitted too they made short drafts look dear (fixed part 33 ms instead of 10)."""
+    Draft lengths depend only on these proportions (every choice compares tokens per second of two
+    passes), so they are set, not timed: measured on SmolLM2-135M, 2 cores, position ~700 (1 token
+    10.9 ms, 2 tokens 20 ms, 17 tokens 97 ms, 65 tokens 283 ms: the first drafted token costs most of a
+    pass, later ones half). Bigger models read their weights once for all tokens of a pass, so there a
+    draft costs relatively less: these proportions err on the side of drafting too little.
+    Three timed variants were tried and dropped. Timed at load, the passes raced the rest of start-up
+    (a one-token pass read 843 ms). Refitted to every pass as it came, 2-3-token drafts looked cheap and
+    long ones dear; refitted to multi-token passes only, a few outliers tilted the line (fixed part 33 ms
+    instead of 10) and once drafting stopped no passes came to right it."""
 
-    def __init__(self, one: float = 0.011, fixed: float = 0.01, per_token: float = 0.005, decay: float = 0.99):
-        self.one, self.fixed, self.per_token = one, fixed, per_token  # seconds; warm-up measures them
-        self.decay = decay
-        self._w = self._uu = self._un = self._nn = self._ut = self._nt = 0.0
-
-    def calibrate(self, one: float, two: float, many: float, n_many: int) -> None:
-        """Sets the estimate from timed passes of 1, 2 and `n_many` tokens (one stream)."""
-        self.one = one
-        self.per_token = max((many - two) / (n_many - 2), 1e-6)
-        self.fixed = max(two - 2 * self.per_token, 1e-6)
+    def __init__(self, one: float = 1.0, fixed: float = 0.9, per_token: float = 0.47):
+        self.one, self.fixed, self.per_token = one, fixed, per_token
 
     def seconds(self, ubatches: int, tokens: int) -> float:
         return self.one if tokens == 1 else self.fixed * ubatches + self.per_token * tokens
-
-    def observe(self, tokens: int, seconds: float, ubatches: int = 1, streams: int = 1) -> None:
-        """Adds a pass of `tokens` tokens from `streams` sequences, read in `ubatches` ubatches."""
-        if tokens == 1:
-            self.one += 0.1 * (seconds - self.one)
-            return
-        if tokens > LINE_UP_TO * streams:  # past it a token costs less again (4.4 ms at 65): the line would tilt
-            return
-        d, u, n, t = self.decay, ubatches, tokens, seconds
-        self._w = self._w * d + 1
-        self._uu, self._un, self._nn = self._uu * d + u * u, self._un * d + u * n, self._nn * d + n * n
-        self._ut, self._nt = self._ut * d + u * t, self._nt * d + n * t
-        det = self._uu * self._nn - self._un ** 2
-        if self._w < 5 or det < 0.5 * self._w * self._uu:  # mostly one shape of pass: nothing to tell apart
-            return
-        fixed = (self._ut * self._nn - self._nt * self._un) / det
-        per_token = (self._nt * self._uu - self._ut * self._un) / det
-        if per_token > 0 and fixed > 0:
-            self.fixed, self.per_token = fixed, per_token
 
 
 @dataclass

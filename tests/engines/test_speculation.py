@@ -97,8 +97,7 @@ def linear(ratio: float) -> PassCost:
     return PassCost(one=1 + ratio, fixed=1.0, per_token=ratio)
 
 
-# This machine, SmolLM2-135M: 1 token 10.9 ms, 2 tokens 20 ms, then ~5.1 ms a token (in units of a 1-token pass).
-THIS_MACHINE = PassCost(one=1.0, fixed=0.9, per_token=0.47)
+THIS_MACHINE = PassCost()  # SmolLM2-135M, 2 cores: 1 token 10.9 ms, 2 tokens 20 ms, then ~5.1 ms a token
 
 
 def lengths(length: DraftLength, sequences: list[Acceptance], cost: PassCost | float, found: list[int] | None = None,
@@ -114,7 +113,7 @@ def lengths(length: DraftLength, sequences: list[Acceptance], cost: PassCost | f
 
 def test_draft_length_follows_acceptance_and_the_cost_of_a_pass():
     length, acceptance = DraftLength(maximum=16), Acceptance()
-    assert lengths(length, [acceptance], 1.0) == [1]  # a cautious start
+    assert 1 <= lengths(length, [acceptance], 1.0)[0] <= 3  # a cautious start
     for _ in range(6):
         [k] = lengths(length, [acceptance], 1.0)
         acceptance.record(k, k)  # whole drafts kept: longer ones
@@ -169,36 +168,18 @@ def test_drafts_of_a_pass_share_one_length():
     assert lengths(DraftLength(), [keeps, refuses], 0.1, found=[8, 8]) == [8, 8]  # cheaper than one more ubatch
 
 
-def test_the_pass_cost_is_measured_from_recent_passes():
-    cost = PassCost(one=0.02, fixed=0.02, per_token=0.02)
-    for _ in range(60):
-        cost.observe(1, 0.0105)  # one-token passes: their own running mean
-    assert cost.seconds(1, 1) == pytest.approx(0.0105, rel=0.01)
-    assert cost.per_token == 0.02  # no passes of several tokens yet: the slope is not known
-    for n in (3, 9, 2, 5, 2, 17, 4, 33):
-        cost.observe(n, 0.009 + 0.005 * n)
-    assert (cost.fixed, cost.per_token) == (pytest.approx(0.009), pytest.approx(0.005))
-    assert cost.seconds(1, 1) == pytest.approx(0.0105, rel=0.01)
-    # Eight streams: plain passes of 8 tokens, and passes split by unequal drafts pay the fixed part per ubatch.
-    many = PassCost()
-    for n, u in [(8, 1), (8, 1), (16, 1), (20, 2), (8, 1), (30, 3), (56, 1), (12, 2), (8, 1), (40, 1)]:
-        many.observe(n, 0.002 * u + 0.0065 * n, u)
-    assert (many.fixed, many.per_token) == (pytest.approx(0.002), pytest.approx(0.0065))
-    assert many.seconds(3, 30) == pytest.approx(0.201)
+def test_a_split_pass_pays_the_fixed_part_per_ubatch():
+    cost = PassCost()  # in units of a one-token pass, as measured on SmolLM2-135M
+    assert cost.seconds(1, 1) == 1.0 and cost.seconds(1, 2) == pytest.approx(0.9 + 2 * 0.47)
+    assert cost.seconds(3, 30) == pytest.approx(3 * 0.9 + 30 * 0.47)
 
 
 # -- the real model --
 
-class CheapTokens(PassCost):
-    """A pass cost as on a memory-bound model (one more token costs a tenth of a pass), so the batch of
-    four drafts whatever this machine's timing says (on 2 busy cores drafting in a batch of four rarely
-    pays, and this test is about exactness, not about when drafts pay)."""
-
-    def __init__(self):
-        super().__init__(one=1.1, fixed=1.0, per_token=0.1)
-
-    def observe(self, *_) -> None:
-        pass
+# A pass cost as on a memory-bound model (one more token costs a tenth of a pass), so the batch of four
+# drafts (with this machine's proportions drafting in a batch of four rarely pays, and this test is about
+# exactness, not about when drafts pay).
+CHEAP_TOKENS = PassCost(one=1.1, fixed=1.0, per_token=0.1)
 
 
 def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int], list[Completion]]:
@@ -210,7 +191,7 @@ def alone_then_together(engine: LocalEngine) -> tuple[list[Completion], list[int
         before = engine.batch.steps
         alone.append(asyncio.run(answer(engine, prompt)))
         passes.append(engine.batch.steps - before)
-    engine.batch.pass_cost = CheapTokens()
+    engine.batch.pass_cost = CHEAP_TOKENS
     return alone, passes, together(engine, GROUNDED)
 
 
