@@ -136,7 +136,7 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         page.locator("#arena-mode").get_by_text("compare").click()
         page.locator("#arena-question textarea").fill("Name two rivers.")
         page.locator("#arena-run").click()
-        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+        browser.arena_final_answer(page).wait_for(timeout=120_000)
         cards = page.locator("#arena-columns .arena-card")  # one chat model: the default panel of personas
         assert cards.count() == len(DEFAULT_PANEL) and "Fastest" in page.locator("#arena-final").inner_text()
         assert all(p.id in page.locator("#arena-columns").inner_text() for p in DEFAULT_PANEL)
@@ -151,7 +151,7 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
         label = options.first.inner_text()
         options.first.click()
         page.locator("#arena-timeline button.option").first.wait_for(state="detached", timeout=30_000)
-        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=120_000)
+        browser.arena_final_answer(page).wait_for(timeout=120_000)
         page.locator("#arena-quick-actions input").uncheck()
         assert label
         # The new run's own quick actions may still run, retrying after a failed attempt, and a busy
@@ -181,10 +181,10 @@ def test_browser_arena_streams_side_by_side_and_stop_frees_slots(server):
             time.sleep(0.02)
         assert active() == 0
         time.sleep(3)  # and the council did not go on to its next stage
-        assert active() == 0 and "Final answer" not in page.locator("#arena-final").inner_text()
+        assert active() == 0 and "Final answer —" not in page.locator("#arena-final").inner_text()
 
 
-NOT_ANSWERED = "!document.querySelector('#arena-final').innerText.includes('Final answer')"
+NOT_ANSWERED = "!document.querySelector('#arena-final').innerText.includes('Final answer —')"
 
 
 def arena_page(chromium, server, mode: str, max_tokens: int):
@@ -206,7 +206,7 @@ def test_browser_a_persona_council_answers_and_a_follow_up_continues_it(server):
             page.locator("#arena-question textarea").fill(question)
             page.locator("#arena-run").click()
             page.wait_for_function(NOT_ANSWERED)  # the new run has begun (the last answer is gone)
-            final.get_by_text("Final answer").wait_for(timeout=240_000)
+            browser.arena_final_answer(page).wait_for(timeout=240_000)
         # The second run continued the first: its members saw the earlier question and answer.
         assert "Follow-up" in final.inner_text()
         stages = page.locator("#arena-timeline").inner_text()
@@ -228,7 +228,7 @@ def test_browser_an_agent_run_shows_its_tool_steps(server):
         temperature.press("Enter")
         page.locator("#arena-question textarea").fill("Use the calculator: what is 37 * 91?")
         page.locator("#arena-run").click()
-        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=240_000)
+        browser.arena_final_answer(page).wait_for(timeout=240_000)
         timeline = page.locator("#arena-timeline")
         step = timeline.get_by_text("tool: calculator").first  # a collapsible step per tool call
         step.wait_for(timeout=10_000)
@@ -251,7 +251,7 @@ def test_browser_compare_cards_show_each_members_figures_and_markdown(server):
         page.wait_for_function("[...document.querySelectorAll('#arena-columns .arena-card')]"
                                ".some(c => c.innerText.includes('⏳') && /TTFT \\d/.test(c.innerText))",
                                timeout=120_000)
-        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=240_000)
+        browser.arena_final_answer(page).wait_for(timeout=240_000)
         cards = page.locator("#arena-columns .arena-card")  # the default panel of personas
         assert cards.count() == len(DEFAULT_PANEL)
         for card in cards.all():

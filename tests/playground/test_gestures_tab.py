@@ -172,7 +172,7 @@ def test_browser_gesture_goes_to_the_arena_when_it_was_opened_last(server, tmp_p
         status = page.locator("#gesture-status")
         assert wait_until(lambda: "send ok" in status.inner_text()), status.inner_text()
         page.get_by_role("tab", name="Arena").click()
-        page.locator("#arena-final").get_by_text("Final answer").wait_for(timeout=300_000)
+        browser.arena_final_answer(page).wait_for(timeout=300_000)
         assert "answers ·" in page.locator("#arena-timeline").inner_text()
 
 

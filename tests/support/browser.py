@@ -4,6 +4,7 @@ Playwright's own browser downloads are not used)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,3 +50,8 @@ def open_tab(chromium, url: str, tab: str, *, height: int = 1200):
     page.goto(url + "/", wait_until="load")
     page.get_by_role("tab", name=tab).click(timeout=60_000)
     return page
+
+
+def arena_final_answer(page):
+    """The Arena's final-answer heading: matched by role, since a model's own answer may say "final answer"."""
+    return page.locator("#arena-final").get_by_role("heading", name=re.compile(r"^Final answer —"))
