@@ -10,11 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engines.contract import GenerationRequest, Tool
+from engines.contract import MAX_STOP_CHARS, MAX_STOPS, GenerationRequest, Tool
 from engines.schema_budget import SCHEMA_PARAM, check_schema
 
 _STRICT = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
-MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are matched at every token: their cost is bounded
 MAX_TOP_LOGPROBS = 20  # as OpenAI's chat API
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "tool_calls"]
+MAX_STOPS, MAX_STOP_CHARS = 16, 256  # stop strings are matched at every token: their cost is bounded
 
 
 @dataclass(frozen=True)

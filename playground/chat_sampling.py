@@ -1,7 +1,8 @@
 """The Chat tab's sampling settings: the controls (defaults read from the engine contract) and their
 validation, shared by the UI events and the `/chat` API.
 
-Bounds match the OpenAI routes' (api/schemas.py), so a setting the UI accepts the API accepts too.
+Bounds match the OpenAI routes' (api/schemas.py; both take the stop limits from the engine contract),
+so a setting the UI accepts the API accepts too.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from typing import Any
 
 import gradio as gr
 
-from engines.contract import GenerationRequest
+from engines.contract import MAX_STOP_CHARS, MAX_STOPS, GenerationRequest
 
 # The order the controls are laid out, passed to handlers, and read back by `read_sampling`.
 FIELDS = ("top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty", "seed", "stop")
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(GenerationRequest) if f.name in FIELDS}
-MAX_STOPS, MAX_STOP_CHARS = 16, 256  # each stop string is matched at every token: the cost stays bounded
 MAX_SEED = 2**32 - 1  # llama.cpp seeds are 32-bit
 
 

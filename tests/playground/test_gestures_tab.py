@@ -130,10 +130,11 @@ def streaming_page(server, clip, open_first: str = "Chat"):
 
 
 def wait_until(predicate, seconds=90.0):  # a busy machine streams fewer frames a second
+    """Whether `predicate` held at some point within `seconds` (a status it saw may change again)."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not predicate():
+    while not (held := predicate()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return predicate()
+    return held
 
 
 @pytest.mark.browser
